@@ -1,0 +1,154 @@
+# tern - top-level Makefile (GNU make).
+#
+#   make            build every program into build/
+#   make run        build, create a private instance under run/ and start it
+#   make check      build and run the whole test suite through prove
+#   make check-asan the same with AddressSanitizer + UBSan (build-asan/)
+#   make install    install (PREFIX, DESTDIR, sysconfdir, libexecdir, queue_directory)
+#   make bench      side-by-side benchmarks (bench/)
+#   make deps       install missing Debian packages (as root) or list them
+#
+# Every target depends on deps, so a fresh Debian 12 machine needs nothing
+# but git and make. Programs are listed in PROGS as dir/name: the program
+# is built from dir/name.c and dir/name_*.c, linked with libtern.a (lib/).
+
+PREFIX          ?= /usr/local
+DESTDIR         ?=
+sysconfdir      ?= /etc/tern
+libexecdir      ?= $(PREFIX)/libexec/tern
+sbindir         ?= $(PREFIX)/sbin
+bindir          ?= $(PREFIX)/bin
+mandir          ?= $(PREFIX)/share/man
+queue_directory ?= /var/spool/tern
+data_directory  ?= /var/lib/tern
+
+BUILD   ?= build
+ifeq ($(origin CC),default)
+CC      = gcc
+endif
+SAN     ?=
+PERL    ?= /usr/bin/perl
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+HARDEN  = -fstack-protector-strong -fPIE
+ifeq ($(SAN),)
+HARDEN += -D_FORTIFY_SOURCE=2
+OPT     ?= -O2 -g
+else
+OPT     ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+CPPFLAGS += -D_GNU_SOURCE -Ilib -DTERN_SYSCONFDIR='"$(sysconfdir)"' \
+            -DTERN_LIBEXECDIR='"$(libexecdir)"' -DTERN_QUEUE_DIRECTORY='"$(queue_directory)"' \
+            -DTERN_DATA_DIRECTORY='"$(data_directory)"' -DTERN_SBINDIR='"$(sbindir)"'
+CFLAGS  += -std=c17 $(WARN) $(HARDEN) $(OPT) -MMD -MP
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(if $(SAN),-fsanitize=address$(comma)undefined)
+LDLIBS  = -levent -levent_openssl -lssl -lcrypto -lpcre2-8 -ldb -lunbound -lmaxminddb \
+          -lcurl -lz -lcrypt
+comma := ,
+
+# Debian packages: libraries (DESIGN.md section 6) and what the tests use.
+DEB_BUILD = gcc make libc6-dev libssl-dev libunbound-dev libdb-dev libmaxminddb-dev \
+            libpcre2-dev libevent-dev libcurl4-openssl-dev zlib1g-dev libcrypt-dev
+DEB_TEST  = perl mandoc openssl python3 swaks procps iproute2 db5.3-util
+DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
+
+# Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
+DAEMONS =
+TOOLS   =
+TESTPROGS =
+PROGS   = $(DAEMONS) $(TOOLS) $(TESTPROGS)
+
+LIB_SRCS  = $(wildcard lib/base/*.c lib/mail/*.c)
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIBTERN   = $(BUILD)/libtern.a
+UNIT_SRCS = $(wildcard t/unit/*.c)
+UNIT_BINS = $(UNIT_SRCS:t/unit/%.c=$(BUILD)/t/unit/%)
+
+prog_name = $(notdir $(1))
+prog_srcs = $(wildcard $(1).c $(1)_*.c)
+BINS = $(foreach p,$(PROGS),$(BUILD)/$(call prog_name,$(p)))
+
+.PHONY: all deps run stop check check-asan unit install bench clean man-lint FORCE
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: deps $(BINS) $(UNIT_BINS)
+
+# deps - install what is missing when root; otherwise name it and stop.
+# The stamp file keeps this to one dpkg query per build.
+deps: $(BUILD)/.deps-ok
+$(BUILD)/.deps-ok: Makefile
+	@missing=$$(for p in $(DEB_ALL); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make deps: installing $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing </dev/null || exit 1; \
+	  else \
+	    echo "make deps: missing Debian packages: $$missing"; \
+	    echo "make deps: run 'make deps' as root, or: apt-get install $$missing"; exit 1; \
+	  fi; \
+	fi
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBTERN): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+define PROG_RULE
+$(BUILD)/$(call prog_name,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call prog_srcs,$(1))) $(LIBTERN)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call PROG_RULE,$(p))))
+
+$(BUILD)/t/unit/%: $(BUILD)/obj/t/unit/%.o $(LIBTERN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(LIB_OBJS:.o=.d) $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
+
+# check - unit tests first (fast, pinpoint), then integration tests.
+# TERN_BUILD tells the integration tests which binaries to use.
+check: all man-lint
+	TERN_BUILD=$(abspath $(BUILD)) TERN_SRC=$(CURDIR) prove $(UNIT_BINS) $(sort $(wildcard t/*.t))
+
+check-asan:
+	$(MAKE) BUILD=build-asan SAN=1 check
+
+unit: all
+	prove $(UNIT_BINS)
+
+man-lint: deps
+	@out=$$(mandoc -T lint -W warning man/man*/* 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
+
+# run - a private instance under run/ on 127.0.0.1:2525/2587/2465.
+run: all
+	@./$(BUILD)/ternctl -c $(CURDIR)/run init --build $(abspath $(BUILD)) >/dev/null 2>&1 || \
+	  test -f run/tern.conf || { ./$(BUILD)/ternctl -c $(CURDIR)/run init --build $(abspath $(BUILD)); exit 1; }
+	./$(BUILD)/ternctl -c $(CURDIR)/run start
+	@./$(BUILD)/ternctl -c $(CURDIR)/run status
+	@echo
+	@echo "tern runs on 127.0.0.1:2525 (SMTP), :2587 (submission), :2465 (implicit TLS)."
+	@echo "  log:   run/log/maillog"
+	@echo "  stop:  ./$(BUILD)/ternctl -c $(CURDIR)/run stop"
+
+stop:
+	./$(BUILD)/ternctl -c $(CURDIR)/run stop
+
+install: all
+	BUILD=$(BUILD) DESTDIR="$(DESTDIR)" sysconfdir=$(sysconfdir) libexecdir=$(libexecdir) \
+	  sbindir=$(sbindir) bindir=$(bindir) mandir=$(mandir) queue_directory=$(queue_directory) \
+	  data_directory=$(data_directory) sh conf/install.sh conf/tern-files
+
+bench: all
+	@if [ -x bench/run ]; then bench/run; else echo "make bench: no benchmarks yet (bench/run)"; fi
+
+clean:
+	rm -rf build build-asan
