@@ -1,0 +1,159 @@
+/*
+ * config - tern's parameters: definitions, files, overrides, typed values.
+ *
+ * Every parameter is declared once, in an X-macro file under params/
+ * (params/global.def for tern.conf, params/<group>.def for each daemon
+ * file such as smtpd.conf), as
+ *
+ *	PARAM(name, TYPE, "default as config text", min, max, "one-line doc")
+ *
+ * TYPE is STR, INT, BOOL, TIME (seconds; units s m h d w), SIZE (bytes;
+ * units k M G), LIST (comma/space separated words) or TABLES (a list of
+ * "type:name" lookup table references). min/max bound INT, TIME and SIZE
+ * values and are ignored for the others. Defaults may refer to other
+ * parameters ($name, ${name}); "$$" is a literal dollar.
+ *
+ * From the same .def files come the typed structs below, the registry that
+ * ternconf and "ternctl check" walk, and the check that the man pages list
+ * every parameter with its default.
+ *
+ * Precedence, lowest first: built-in default, tern.conf (global
+ * parameters only), the group's own file (its own and global parameters),
+ * master.conf "-o name=value" overrides of the service. Files use
+ * "name = value", '#' comments at the start of a line, and continuation
+ * lines that start with white space. After all sources are read, values
+ * are expanded ($name) and converted to their types; expansion loops and
+ * references to unknown names are errors.
+ *
+ * Errors never exit from here: they are collected, each with the file and
+ * line (or "-o" or "default"), so "ternctl check" can list all of them and
+ * a daemon can report the first and stop (config_load_or_die).
+ */
+#ifndef TERN_MAIL_CONFIG_H
+#define TERN_MAIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PARAM_CTYPE_STR		char *
+#define PARAM_CTYPE_INT		long long
+#define PARAM_CTYPE_BOOL	bool
+#define PARAM_CTYPE_TIME	long long
+#define PARAM_CTYPE_SIZE	long long
+#define PARAM_CTYPE_LIST	char **		/* NULL-terminated, never NULL itself */
+#define PARAM_CTYPE_TABLES	char **		/* NULL-terminated "type:name" */
+
+enum param_type { PT_STR, PT_INT, PT_BOOL, PT_TIME, PT_SIZE, PT_LIST, PT_TABLES };
+
+/* params_global - every parameter of tern.conf */
+struct params_global {
+#define PARAM(name, type, def, lo, hi, doc) PARAM_CTYPE_##type name;
+#include "mail/params/global.def"
+#undef PARAM
+};
+
+/*
+ * Per-daemon groups. params/groups.def lists them as
+ *	GROUP(id, "file.conf", "services that read it")
+ * and each has params/<id>.def; the struct is struct params_<id>.
+ */
+#define PARAM(name, type, def, lo, hi, doc) PARAM_CTYPE_##type name;
+#define GROUP(id, file, who) struct params_##id {
+#define GROUP_END };
+#include "mail/params/all_groups.h"
+#undef GROUP
+#undef GROUP_END
+#undef PARAM
+
+/* param_def - one parameter, as declared in its .def file */
+struct param_def {
+	const char *name;
+	enum param_type type;
+	const char *defval;		/* config text, before expansion */
+	long long min, max;
+	const char *doc;
+	size_t offset;			/* of the value in its group struct */
+};
+
+/* param_group - tern.conf ("global") or one daemon file */
+struct param_group {
+	const char *id;			/* "global", "smtpd", ... */
+	const char *file;		/* "tern.conf", "smtpd.conf", ... */
+	const char *who;		/* services that read it, for docs */
+	const struct param_def *defs;
+	size_t ndefs;
+	size_t size;			/* sizeof(struct params_<id>) */
+};
+
+/* the registry: param_groups[0] is global; NULL-terminated */
+extern const struct param_group *const param_groups[];
+const struct param_group *param_group_find(const char *id);
+/* param_find - the definition of name in any group (and its group), or NULL */
+const struct param_def *param_find(const char *name, const struct param_group **group);
+/* param_suggest - the closest known name (for did-you-mean), or NULL */
+const char *param_suggest(const char *name);
+
+/* config_problem - one error, with where it came from */
+struct config_problem {
+	char *where;			/* "/etc/tern/smtpd.conf:12", "master.conf:7 -o", "default" */
+	char *text;			/* "unknown parameter 'myhostnme' (did you mean 'myhostname'?)" */
+};
+
+struct config_problems {
+	struct config_problem *list;
+	size_t count;
+};
+
+/* config_value - one effective setting, for ternconf and logging */
+struct config_value {
+	const struct param_def *def;
+	const struct param_group *group;
+	char *raw;			/* as written (or the default), before expansion */
+	char *expanded;			/* after $name expansion */
+	char *where;			/* "default", "/etc/tern/tern.conf:3", "-o" */
+};
+
+/* config - everything one process knows about its parameters */
+struct config {
+	char *dir;			/* the configuration directory */
+	const struct param_group *group;/* the daemon's group, or NULL (global only) */
+	struct params_global global;	/* typed values of tern.conf */
+	void *own;			/* typed values of the group: struct params_<id> * */
+	struct config_value *values;	/* global, then the group's; in .def order */
+	size_t nvalues;
+};
+
+/*
+ * config_load - read tern.conf and (when group is not NULL) the group's
+ * file from dir, apply overrides ("name=value" strings, NULL-terminated;
+ * may be NULL), expand and convert. Missing files are fine (defaults
+ * apply) except tern.conf when require_main is set. Returns the number of
+ * problems added to probs (0 on success); on problems, cfg still holds
+ * defaults for whatever was wrong so callers that only report can go on.
+ */
+int config_load(struct config *cfg, const char *dir, const char *group,
+		const char *const *overrides, bool require_main,
+		struct config_problems *probs);
+/* config_load_or_die - config_load, then msg_fatal with the first problem */
+void config_load_or_die(struct config *cfg, const char *dir, const char *group,
+			const char *const *overrides);
+void config_free(struct config *cfg);
+void config_problems_free(struct config_problems *probs);
+
+/* config_value_find - the effective setting of name (global or own group), or NULL */
+const struct config_value *config_value_find(const struct config *cfg, const char *name);
+
+/* config_dir_default - $TERN_CONFIG_DIR, else the compiled-in /etc/tern */
+const char *config_dir_default(void);
+
+/*
+ * config_edit - set name = value in the right file under dir, in place:
+ * an existing line (and its continuation lines) is replaced, comments and
+ * other lines are kept, a new parameter is appended; the file is replaced
+ * atomically (write, fsync, rename). Refuses unknown names and values that
+ * do not convert. Returns 0, or -1 with a message in err[errlen].
+ */
+int config_edit(const char *dir, const char *name, const char *value,
+		char *err, size_t errlen);
+
+#endif
