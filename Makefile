@@ -54,10 +54,11 @@ DEB_TEST  = perl mandoc openssl python3 swaks procps iproute2 db5.3-util
 DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 
 # Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
-DAEMONS =
-TOOLS   =
-TESTPROGS =
-PROGS   = $(DAEMONS) $(TOOLS) $(TESTPROGS)
+DAEMONS = master/master
+TOOLS   = cli/ternctl cli/ternconf cli/ternmap
+TESTPROGS = t/svc/tern-testsvc
+# a program whose main file does not exist yet is skipped
+PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))
 
 LIB_SRCS  = $(wildcard lib/base/*.c lib/mail/*.c)
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
