@@ -92,6 +92,16 @@ const struct param_group *param_group_find(const char *id);
 const struct param_def *param_find(const char *name, const struct param_group **group);
 /* param_suggest - the closest known name (for did-you-mean), or NULL */
 const char *param_suggest(const char *name);
+/*
+ * param_group_for_program - the group a program reads ("smtpd" -> the
+ * smtpd group, from the GROUP "who" list), or NULL: global only
+ */
+const struct param_group *param_group_for_program(const char *program);
+
+/* config_problem_add - append a problem (where and printf-style text) */
+struct config_problems;
+void config_problem_add(struct config_problems *probs, const char *where,
+			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* config_problem - one error, with where it came from */
 struct config_problem {
