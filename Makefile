@@ -129,22 +129,37 @@ man-lint: deps
 	@out=$$(mandoc -T lint -W warning man/man*/* 2>&1); \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
-# run - a private instance under run/ on 127.0.0.1:2525/2587/2465.
+# run - a private instance under run/, made by "ternctl init" the first
+# time only (delete run/ for a fresh one), started unless it runs already;
+# then where things are. Works as root (daemons run as the system user
+# tern) and as an ordinary user (everything runs as that user).
+RUN_CTL = $(abspath $(BUILD))/ternctl -c $(CURDIR)/run
 run: all
-	@./$(BUILD)/ternctl -c $(CURDIR)/run init --build $(abspath $(BUILD)) >/dev/null 2>&1 || \
-	  test -f run/tern.conf || { ./$(BUILD)/ternctl -c $(CURDIR)/run init --build $(abspath $(BUILD)); exit 1; }
-	./$(BUILD)/ternctl -c $(CURDIR)/run start
-	@./$(BUILD)/ternctl -c $(CURDIR)/run status
+	@test -f run/tern.conf || $(RUN_CTL) init
+	@if $(RUN_CTL) status >/dev/null 2>&1; then \
+	  echo "make run: the instance in run/ is running already"; \
+	else \
+	  $(RUN_CTL) start || exit 1; \
+	fi
+	@echo; $(RUN_CTL) status || true
 	@echo
-	@echo "tern runs on 127.0.0.1:2525 (SMTP), :2587 (submission), :2465 (implicit TLS)."
-	@echo "  log:   run/log/maillog"
-	@echo "  stop:  ./$(BUILD)/ternctl -c $(CURDIR)/run stop"
+	@echo "next:"
+	@echo "  log:    tail -f run/log/maillog"
+	@echo "  check:  $(RUN_CTL) check"
+	@echo "  stop:   $(RUN_CTL) stop    (or: make stop)"
+	@smtp=$$(awk '!/^#/ && $$2 == "inet" && $$8 == "smtpd" { print $$1; exit }' run/master.conf); \
+	if [ -n "$$smtp" ]; then \
+	  echo "  mail:   swaks --server $$smtp --to postmaster@localhost"; \
+	else \
+	  echo "  smtpd is not built yet, so nothing accepts mail; the services running are listed above"; \
+	fi
 
 stop:
 	./$(BUILD)/ternctl -c $(CURDIR)/run stop
 
+# install - everything the manifest conf/tern-files lists, by conf/install.sh
 install: all
-	BUILD=$(BUILD) DESTDIR="$(DESTDIR)" sysconfdir=$(sysconfdir) libexecdir=$(libexecdir) \
+	BUILD=$(abspath $(BUILD)) DESTDIR="$(DESTDIR)" sysconfdir=$(sysconfdir) libexecdir=$(libexecdir) \
 	  sbindir=$(sbindir) bindir=$(bindir) mandir=$(mandir) queue_directory=$(queue_directory) \
 	  data_directory=$(data_directory) sh conf/install.sh conf/tern-files
 

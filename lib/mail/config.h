@@ -53,7 +53,7 @@ struct params_global {
 };
 
 /*
- * Per-daemon groups. params/groups.def lists them as
+ * Per-daemon groups. params/all_groups.h lists them as
  *	GROUP(id, "file.conf", "services that read it")
  * and each has params/<id>.def; the struct is struct params_<id>.
  */
@@ -87,11 +87,23 @@ struct param_group {
 
 /* the registry: param_groups[0] is global; NULL-terminated */
 extern const struct param_group *const param_groups[];
+/*
+ * param_registry - the registry in use: param_groups, unless a unit test
+ * installed its own with param_registry_set (NULL restores param_groups;
+ * groups[0] must be param_groups[0]). Everything below goes through it.
+ */
+const struct param_group *const *param_registry(void);
+void param_registry_set(const struct param_group *const *groups);
+/* param_group_find - a group by id ("global", "smtpd"), or NULL */
 const struct param_group *param_group_find(const char *id);
+/* param_def_in - the definition of name in group g, or NULL */
+const struct param_def *param_def_in(const struct param_group *g, const char *name);
 /* param_find - the definition of name in any group (and its group), or NULL */
 const struct param_def *param_find(const char *name, const struct param_group **group);
 /* param_suggest - the closest known name (for did-you-mean), or NULL */
 const char *param_suggest(const char *name);
+/* param_type_name - "string", "integer", "boolean", "time", "size", "list", "tables" */
+const char *param_type_name(enum param_type type);
 /*
  * param_group_for_program - the group a program reads ("smtpd" -> the
  * smtpd group, from the GROUP "who" list), or NULL: global only
@@ -109,9 +121,16 @@ struct config_problem {
 	char *text;			/* "unknown parameter 'myhostnme' (did you mean 'myhostname'?)" */
 };
 
+/*
+ * config_problems - start zeroed ({0}); at most CONFIG_PROBLEMS_MAX are
+ * kept, the rest are only counted in dropped (a file of garbage must not
+ * make a list of millions)
+ */
+#define CONFIG_PROBLEMS_MAX	200
 struct config_problems {
 	struct config_problem *list;
 	size_t count;
+	size_t dropped;
 };
 
 /* config_value - one effective setting, for ternconf and logging */
@@ -121,6 +140,7 @@ struct config_value {
 	char *raw;			/* as written (or the default), before expansion */
 	char *expanded;			/* after $name expansion */
 	char *where;			/* "default", "/etc/tern/tern.conf:3", "-o" */
+	bool set;			/* set in a file or by -o (what ternconf -n shows) */
 };
 
 /* config - everything one process knows about its parameters */
@@ -140,7 +160,22 @@ struct config {
  * apply) except tern.conf when require_main is set. Returns the number of
  * problems added to probs (0 on success); on problems, cfg still holds
  * defaults for whatever was wrong so callers that only report can go on.
+ * dir NULL means config_dir_default(); group is a group id ("smtpd"), not
+ * a program name (see param_group_for_program). cfg is always filled and
+ * must be released with config_free.
+ *
+ * Details: a name set twice in one file takes the later value, as in
+ * Postfix. config_directory cannot be set: its value is dir. An empty
+ * myhostname becomes the system's host name; an empty mydomain becomes
+ * myhostname without its first label ("localdomain" when it has none).
+ * Expansion knows $name, ${name}, ${name?text} (text when name is not
+ * empty), ${name:text} (text when name is empty) and "$$"; a '$' followed
+ * by anything else is an error. LIST and TABLES values are split on
+ * commas and white space, keeping "{...}" together; each TABLES element
+ * must look like type:name. Expanded values are limited to
+ * CONFIG_VALUE_MAX bytes.
  */
+#define CONFIG_VALUE_MAX	(256 * 1024)
 int config_load(struct config *cfg, const char *dir, const char *group,
 		const char *const *overrides, bool require_main,
 		struct config_problems *probs);
