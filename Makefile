@@ -148,10 +148,14 @@ run: all
 	@echo "  check:  $(RUN_CTL) check"
 	@echo "  stop:   $(RUN_CTL) stop    (or: make stop)"
 	@smtp=$$(awk '!/^#/ && $$2 == "inet" && $$8 == "smtpd" { print $$1; exit }' run/master.conf); \
+	services=$$(awk '!/^#/ && NF { n++ } END { print n + 0 }' run/master.conf); \
 	if [ -n "$$smtp" ]; then \
 	  echo "  mail:   swaks --server $$smtp --to postmaster@localhost"; \
+	elif [ "$$services" = 0 ]; then \
+	  echo "  smtpd is not built yet, so nothing accepts mail: master runs with no services"; \
+	  echo "          (run/master.conf lists them commented out until their programs exist)"; \
 	else \
-	  echo "  smtpd is not built yet, so nothing accepts mail; the services running are listed above"; \
+	  echo "  smtpd is not built yet, so nothing accepts mail; master runs the services above"; \
 	fi
 
 stop:

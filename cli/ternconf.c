@@ -67,11 +67,18 @@ static void ternconf_unknown(const char *name)
 		msg_error("unknown parameter '%s'", name);
 }
 
-/* ternconf_report - print all problems; returns EX_CONFIG */
-static int ternconf_report(const struct config_problems *probs)
+/*
+ * ternconf_report - print all problems; those of "-o" overrides name the
+ * master.conf line they came from when svc_where is set. Returns EX_CONFIG.
+ */
+static int ternconf_report(const struct config_problems *probs, const char *svc_where)
 {
-	for (size_t i = 0; i < probs->count; i++)
-		msg_error("%s: %s", probs->list[i].where, probs->list[i].text);
+	for (size_t i = 0; i < probs->count; i++) {
+		if (svc_where && strcmp(probs->list[i].where, "-o") == 0)
+			msg_error("%s: -o %s", svc_where, probs->list[i].text);
+		else
+			msg_error("%s: %s", probs->list[i].where, probs->list[i].text);
+	}
 	if (probs->dropped)
 		msg_error("%zu more problems not shown", probs->dropped);
 	return EX_CONFIG;
@@ -138,7 +145,8 @@ static int ternconf_edit(const struct ternconf_opts *o)
  * (NULL: global only) and its overrides. Returns 0 or an exit status.
  */
 static int ternconf_service(const struct ternconf_opts *o, struct mastercf *mcf,
-			    const struct param_group **group, const char *const **overrides)
+			    const struct param_group **group, const char *const **overrides,
+			    const char **where)
 {
 	struct config_problems probs = { NULL, 0, 0 };
 	const struct mastercf_service *found = NULL;
@@ -156,10 +164,10 @@ static int ternconf_service(const struct ternconf_opts *o, struct mastercf *mcf,
 	}
 	/* master.conf needs the global parameters (default_process_limit) */
 	if (config_load(&cfg, o->dir, NULL, NULL, false, &probs) > 0) {
-		rc = ternconf_report(&probs);
+		rc = ternconf_report(&probs, NULL);
 		goto out;
 	}
-	path = str_dupf("%s/master.conf", o->dir);
+	path = config_file_path(o->dir, "master.conf");
 	mastercf_load(path, &cfg.global, mcf, &probs);
 	free(path);
 	for (size_t i = 0; i < mcf->count; i++) {
@@ -173,7 +181,7 @@ static int ternconf_service(const struct ternconf_opts *o, struct mastercf *mcf,
 	}
 	if (matches == 0) {
 		if (probs.count > 0) {
-			ternconf_report(&probs);
+			ternconf_report(&probs, NULL);
 			msg_error("no service '%s' (master.conf has problems)", o->service);
 			rc = EX_CONFIG;
 		} else {
@@ -193,6 +201,7 @@ static int ternconf_service(const struct ternconf_opts *o, struct mastercf *mcf,
 	prog = prog ? prog + 1 : found->command;
 	*group = param_group_for_program(prog);
 	*overrides = (const char *const *) found->overrides;
+	*where = found->where;
 out:
 	config_free(&cfg);
 	config_problems_free(&probs);
@@ -234,6 +243,7 @@ static int ternconf_show(const struct ternconf_opts *o)
 	const struct param_group *global = param_registry()[0];
 	const struct param_group *group = NULL;
 	const char *const *overrides = NULL;
+	const char *svc_where = NULL;
 	struct mastercf mcf = { NULL, 0 };
 	struct config_problems probs = { NULL, 0, 0 };
 	bool have_group = false;
@@ -246,7 +256,7 @@ static int ternconf_show(const struct ternconf_opts *o)
 		else if ((group = param_group_find(o->service)) == NULL &&
 			 (group = param_group_for_program(o->service)) == NULL) {
 			if ((rc = ternconf_check_dir(o->dir)) != 0 ||
-			    (rc = ternconf_service(o, &mcf, &group, &overrides)) != 0)
+			    (rc = ternconf_service(o, &mcf, &group, &overrides, &svc_where)) != 0)
 				goto out;
 		}
 		have_group = true;
@@ -291,7 +301,7 @@ static int ternconf_show(const struct ternconf_opts *o)
 	if ((rc = ternconf_check_dir(o->dir)) != 0)
 		goto out;
 	if (config_load(&cfg, o->dir, group ? group->id : NULL, overrides, false, &probs) > 0) {
-		rc = ternconf_report(&probs);
+		rc = ternconf_report(&probs, svc_where);
 	} else if (o->nnames > 0) {
 		for (int i = 0; i < o->nnames; i++)
 			ternconf_show_value(o, config_value_find(&cfg, o->names[i]));

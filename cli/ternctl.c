@@ -130,6 +130,7 @@ static int ternctl_with_config(const struct ternctl_cmd *cmd, const char *dir,
 	return status;
 }
 
+/* main - the common options, then the command */
 int main(int argc, char **argv)
 {
 	const struct ternctl_cmd *cmd;

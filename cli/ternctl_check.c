@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include "base/mem.h"
-#include "base/msg.h"
 #include "base/str.h"
 #include "mail/config.h"
 #include "mail/mastercf.h"
@@ -103,9 +102,20 @@ static void check_services(const char *dir, const struct config *cfg,
 			config_problem_add(probs, s->where, "program %s is not executable", prog);
 		free(prog);
 		if (s->overrides != NULL && s->overrides[0] != NULL) {
+			struct config_problems own = {0};
+
+			/* problems of the -o values say "-o": name the service line */
 			memset(&sc, 0, sizeof(sc));
 			config_load(&sc, dir, group != NULL ? group->id : NULL,
-				    (const char *const *) s->overrides, true, probs);
+				    (const char *const *) s->overrides, true, &own);
+			for (size_t j = 0; j < own.count; j++) {
+				if (str_has_prefix(own.list[j].where, "-o"))
+					config_problem_add(probs, s->where, "%s: %s", own.list[j].where,
+							   own.list[j].text);
+				else
+					config_problem_add(probs, own.list[j].where, "%s", own.list[j].text);
+			}
+			config_problems_free(&own);
 			config_free(&sc);
 		}
 	}

@@ -25,7 +25,6 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
-#include "base/msg.h"
 #include "base/str.h"
 #include "ternctl_files.h"
 

@@ -47,7 +47,6 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
-#include "base/msg.h"
 #include "base/str.h"
 #include "mail/config.h"
 #include "ternctl.h"

@@ -25,7 +25,7 @@
 
 #include "base/msg.h"
 #include "base/str.h"
-#include "master/master.h"
+#include "master.h"
 
 #define MASTER_BACKLOG	SOMAXCONN
 

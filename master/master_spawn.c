@@ -25,7 +25,7 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
-#include "master/master.h"
+#include "master.h"
 
 #define MASTER_LIMIT_WARN_EVERY	300	/* seconds between "process limit" warnings */
 
@@ -51,7 +51,7 @@ void master_serv_update(struct master_serv *s)
 	    !at_limit && s->throttled_until == 0;
 	time_t now = time(NULL);
 
-	if (s->started && s->navail == 0 && at_limit && !s->retired && !master.stopping &&
+	if (s->started && s->navail == 0 && at_limit && s->ent.maxproc > 1 && !s->retired && !master.stopping &&
 	    now - s->limit_warned >= MASTER_LIMIT_WARN_EVERY) {
 		msg_warn("service %s (%s) has reached its process limit %d: new clients may see delays",
 			 s->ent.name, s->ent.command, s->ent.maxproc);

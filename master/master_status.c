@@ -26,7 +26,7 @@
 #include "base/buf.h"
 #include "base/msg.h"
 #include "base/str.h"
-#include "master/master.h"
+#include "master.h"
 
 static struct event *master_status_timer;
 static time_t master_status_last;

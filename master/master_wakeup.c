@@ -23,7 +23,7 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
-#include "master/master.h"
+#include "master.h"
 
 #define MASTER_WAKEUP_TIMEOUT	10
 #define MASTER_WAKEUP_REQUEST	"W"

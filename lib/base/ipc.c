@@ -254,11 +254,13 @@ int ipc_request(int fd, const struct attr_list *req, struct attr_list *reply,
 	int64_t deadline = ipc_deadline(timeout_ms);
 	int r;
 
+	if (attr_list_error(req)) {
+		errno = EINVAL;
+		ipc_err(err, errlen, "bad request: %s", attr_list_error(req));
+		return -1;
+	}
 	if (ipc_send_by(fd, req, deadline) < 0) {
-		if (errno == EINVAL)
-			ipc_err(err, errlen, "bad request: %s", attr_list_error(req));
-		else
-			ipc_io_err(err, errlen, "write", timeout_ms);
+		ipc_io_err(err, errlen, "write", timeout_ms);
 		return -1;
 	}
 	r = ipc_recv_by(fd, reply, max_frame, deadline, timeout_ms, err, errlen);
@@ -442,7 +444,7 @@ int ipc_stream_send_chunk(int fd, struct ipc_stream *s, const void *p, size_t n,
     int timeout_ms)
 {
 	int64_t deadline = ipc_deadline(timeout_ms);
-	unsigned char head[IPC_BATCH][32];
+	unsigned char head[IPC_BATCH][32];	/* a chunk frame's head is 16 bytes */
 	struct iovec iov[2 * IPC_BATCH];
 	const char *data = p;
 	struct attr_list l;

@@ -17,7 +17,8 @@
  * timeout, an I/O error or EOF closes the connection (the fd is closed at
  * once) and calls on_close exactly once with a reason to log, NULL for a
  * clean close (EOF between frames, or ipc_conn_finish done); the process
- * never exits because of a peer. The owner frees the conn, from on_close
+ * never exits because of a peer. on_close runs from the event loop, never
+ * from inside an ipc_conn_* call. The owner frees the conn, from on_close
  * or later; ipc_conn_free is safe inside any callback. Writes on the event
  * side may raise SIGPIPE: daemons ignore it (the skeleton does).
  *

@@ -88,6 +88,14 @@ const char *config_dir_default(void)
 	return env && *env ? env : TERN_SYSCONFDIR;
 }
 
+/* config_file_path - join dir and file */
+char *config_file_path(const char *dir, const char *file)
+{
+	size_t n = strlen(dir);
+
+	return str_dupf("%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", file);
+}
+
 /* config_quote - a short printable excerpt of a value, for messages */
 static const char *config_quote(const char *s, char *out, size_t size)
 {
@@ -186,7 +194,7 @@ static void config_assign(struct config_ctx *ctx, const char *where, const char 
 /* config_read_file - apply one file; a missing file is fine unless required */
 static void config_read_file(struct config_ctx *ctx, const char *file, bool required)
 {
-	char *path = str_dupf("%s/%s", ctx->cfg->dir, file);
+	char *path = config_file_path(ctx->cfg->dir, file);
 	struct cfgfile cf;
 	struct cfgfile_error err;
 

@@ -190,13 +190,22 @@ const struct config_value *config_value_find(const struct config *cfg, const cha
 
 /* config_dir_default - $TERN_CONFIG_DIR, else the compiled-in /etc/tern */
 const char *config_dir_default(void);
+/* config_file_path - "dir/file" without a doubled '/' (free it) */
+char *config_file_path(const char *dir, const char *file);
 
 /*
- * config_edit - set name = value in the right file under dir, in place:
- * an existing line (and its continuation lines) is replaced, comments and
+ * config_edit - set name = value in the right file under dir (NULL:
+ * config_dir_default()): tern.conf for a global parameter, the group's
+ * file for a daemon parameter. The first line that sets it (and its
+ * continuation lines) is replaced and later ones dropped, comments and
  * other lines are kept, a new parameter is appended; the file is replaced
- * atomically (write, fsync, rename). Refuses unknown names and values that
- * do not convert. Returns 0, or -1 with a message in err[errlen].
+ * atomically (write, fsync, rename) keeping its mode (and owner, as root),
+ * with concurrent editors serialised by a lock on "<file>.tmp". Refuses
+ * unknown names, config_directory, multi-line values, and any value that
+ * would add a problem to the configuration (bad type or range, unknown
+ * $reference, loop, or breaking a value that refers to it); problems
+ * already there do not block it. Returns 0, or -1 with a message in
+ * err[errlen].
  */
 int config_edit(const char *dir, const char *name, const char *value,
 		char *err, size_t errlen);

@@ -234,12 +234,10 @@ static int config_edit_file(const char *path, const char *name, const char *line
 	    (exists && geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) < 0) ||
 	    fsync(fd) < 0) {
 		config_edit_fail(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-		unlink(tmp);
 		goto out;
 	}
 	if (rename(tmp, path) < 0) {
 		config_edit_fail(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-		unlink(tmp);
 		goto out;
 	}
 	/* make the rename itself durable */
@@ -254,6 +252,9 @@ static int config_edit_file(const char *path, const char *name, const char *line
 	free(dirpath);
 	rc = 0;
 out:
+	/* still locked: a waiting editor sees the name gone and starts afresh */
+	if (rc < 0)
+		unlink(tmp);
 	/* closing drops the lock; a later editor finds the renamed file gone and starts afresh */
 	if (close(fd) < 0 && rc == 0)
 		rc = config_edit_fail(err, errlen, "%s: close: %s", tmp, strerror(errno));
@@ -301,7 +302,7 @@ int config_edit(const char *dir, const char *name, const char *value, char *err,
 		return -1;
 	}
 	line = vlen ? str_dupf("%s = %s", name, v) : str_dupf("%s =", name);
-	path = str_dupf("%s/%s", dir, g->file);
+	path = config_file_path(dir, g->file);
 	/* a symbolic link is followed: the file it names is edited */
 	real = realpath(path, NULL);
 	rc = config_edit_file(real ? real : path, name, line, err, errlen);

@@ -58,7 +58,7 @@
 #define QFILE_RECORD_MAX	4096		/* payload of any envelope record */
 #define QFILE_ADDR_MAX		2048		/* sender or recipient address */
 #define QFILE_ORCPT_TYPE_MAX	32		/* ORCPT address type: "rfc822", "utf-8" */
-#define QFILE_ORCPT_MAX		500		/* ORCPT address, xtext (RFC 3461 4.2) */
+#define QFILE_ORCPT_MAX		500		/* ORCPT address as received (RFC 3461 4.2) */
 #define QFILE_ENVID_MAX		100		/* ENVID, xtext (RFC 3461 4.4) */
 #define QFILE_ATTR_NAME_MAX	64
 #define QFILE_ATTR_VALUE_MAX	4000
@@ -220,7 +220,8 @@ int qfile_put_flags(struct qfile_writer *w, unsigned flags, enum qfile_body body
 int qfile_put_dsn(struct qfile_writer *w, enum qfile_ret ret, const char *envid);
 /*
  * qfile_put_rcpt - one recipient: address, NOTIFY bits (0: not given),
- * ORCPT address type and xtext address (both NULL: no ORCPT). The status
+ * ORCPT address type and address as received, still encoded (xtext, or
+ * RFC 6533 forms for utf-8; both NULL: no ORCPT). The status
  * slot starts as pending.
  */
 int qfile_put_rcpt(struct qfile_writer *w, const char *addr, unsigned notify,
@@ -256,7 +257,7 @@ struct qfile_attr {
 struct qfile_rcpt {
 	char *addr;
 	char *orcpt_type;		/* NULL when there is no ORCPT */
-	char *orcpt;			/* xtext, NULL when none */
+	char *orcpt;			/* as received (encoded), NULL when none */
 	unsigned notify;		/* QFILE_NOTIFY_*, 0 = not given */
 	long long offset;		/* of the R record */
 	long long slot_offset;		/* of the 24-byte status slot */

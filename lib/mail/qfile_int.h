@@ -68,10 +68,32 @@ size_t qfile_rslot_pad(uint64_t rec_off);
  */
 const char *qfile_check_addr(const unsigned char *p, size_t len, bool empty_ok);
 const char *qfile_check_xtext(const unsigned char *p, size_t len, size_t max);
+const char *qfile_check_orcpt(const unsigned char *p, size_t len);
 const char *qfile_check_orcpt_type(const unsigned char *p, size_t len);
 const char *qfile_check_attr_name(const unsigned char *p, size_t len);
 const char *qfile_check_attr_value(const char *name, const unsigned char *p, size_t len);
 const char *qfile_check_notify(unsigned notify);
+
+/*
+ * Content scanner, shared by the writer (to fill the end record) and by
+ * qfile_verify (to check it): counts LF bytes, finds the body (after the
+ * first empty line) and watches header line lengths.
+ */
+struct qfile_scan {
+	uint64_t pos;			/* content bytes seen */
+	uint64_t lf_count;
+	uint64_t body_offset;		/* valid once in_header is false */
+	uint64_t line_at;		/* where the current header line starts */
+	size_t line_len;
+	bool in_header;
+	bool line_start;
+};
+
+void qfile_scan_init(struct qfile_scan *s);
+/* qfile_scan_feed - -1 when a header line passes QFILE_HEADER_LINE_MAX (see line_at) */
+int qfile_scan_feed(struct qfile_scan *s, const unsigned char *p, size_t len);
+/* qfile_scan_end - no empty line: the whole content is header, the body empty */
+void qfile_scan_end(struct qfile_scan *s);
 
 /* qfile_rec_name - "recipient" for 'R', ...; NULL for unknown types */
 const char *qfile_rec_name(int type);

@@ -53,6 +53,7 @@ struct service {
 	pid_t master_pid;
 	struct event *listen_ev[MASTER_LISTEN_MAX];
 	struct event *status_ev, *idle_ev, *term_ev;
+	int term_pipe[2];		/* SIGTERM handler -> event loop */
 	bool listening;
 	int reported;			/* last enum master_status_value sent, -1 none */
 	long long max_use, max_idle;	/* 0: no limit */
@@ -74,6 +75,10 @@ struct service_trigger {
 
 static void service_update(struct service *svc);
 static void service_stop(struct service *svc, const char *why);
+
+/* set by the SIGTERM handler, which also writes a byte to term_pipe[1] */
+static volatile sig_atomic_t service_sigterm;
+static int service_term_fd = -1;
 
 /* service_report - tell master we are available or taken, once per change; -1: pipe gone */
 static int service_report(struct service *svc, int status)
@@ -162,11 +167,27 @@ static void service_stop(struct service *svc, const char *why)
 	service_update(svc);
 }
 
-/* service_on_term - SIGTERM */
-static void service_on_term(evutil_socket_t sig, short what, void *arg)
+/* service_sigterm_handler - note SIGTERM and wake the loop; nothing else */
+static void service_sigterm_handler(int sig)
 {
+	int saved = errno;
+
 	(void) sig;
+	service_sigterm = 1;
+	if (write(service_term_fd, "T", 1) < 0) {
+		/* the pipe is full: the loop has been woken already */
+	}
+	errno = saved;
+}
+
+/* service_on_term - SIGTERM, seen by the loop */
+static void service_on_term(evutil_socket_t fd, short what, void *arg)
+{
+	char drain[64];
+
 	(void) what;
+	while (read(fd, drain, sizeof(drain)) > 0)
+		;
 	service_stop(arg, "SIGTERM");
 }
 
@@ -522,7 +543,23 @@ int service_main(int argc, char **argv, const struct service_desc *desc)
 					      service_on_accept, svc);
 	svc->status_ev = event_new(svc->base, MASTER_STATUS_FD, EV_READ | EV_PERSIST, service_on_status, svc);
 	svc->idle_ev = evtimer_new(svc->base, service_on_idle, svc);
-	svc->term_ev = evsignal_new(svc->base, SIGTERM, service_on_term, svc);
+	/*
+	 * SIGTERM by hand, not evsignal: a SINGLE handler runs outside the
+	 * loop and must see the request through service_stopping()
+	 */
+	if (pipe2(svc->term_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		msg_fatal("pipe: %s", strerror(errno));
+	service_term_fd = svc->term_pipe[1];
+	svc->term_ev = event_new(svc->base, svc->term_pipe[0], EV_READ | EV_PERSIST, service_on_term, svc);
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = service_sigterm_handler;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	event_add(svc->status_ev, NULL);
 	event_add(svc->term_ev, NULL);
 	msg_debug("%s: ready, %d listeners, max_use %lld, max_idle %lld", svc->name, svc->nlisten,
@@ -536,6 +573,9 @@ int service_main(int argc, char **argv, const struct service_desc *desc)
 	event_free(svc->status_ev);
 	event_free(svc->idle_ev);
 	event_free(svc->term_ev);
+	signal(SIGTERM, SIG_DFL);
+	close(svc->term_pipe[0]);
+	close(svc->term_pipe[1]);
 	event_base_free(svc->base);
 	config_free(&svc->cfg);
 	return 0;
@@ -585,10 +625,18 @@ void service_set_ctx(struct service *svc, void *ctx)
 	svc->ctx = ctx;
 }
 
-/* service_stopping - a graceful stop was requested */
+/*
+ * service_stopping - a graceful stop was requested: also seen from inside
+ * a SINGLE handler, before the loop runs again (SIGTERM flag, or the
+ * status pipe reports that master closed it)
+ */
 bool service_stopping(const struct service *svc)
 {
-	return svc->stopping;
+	struct pollfd pfd = { MASTER_STATUS_FD, POLLOUT, 0 };
+
+	if (svc->stopping || service_sigterm)
+		return true;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 /* service_set_session_limit - MULTI: sessions per process */

@@ -667,7 +667,7 @@ int table_db_delete(const char *type, const char *path, const char *const *keys,
 	DBTYPE dbtype = table_db_type(type);
 	struct table_db_writer w;
 	char **folded;
-	struct stat st;
+	struct stat st, oldst;
 	DB *old = NULL;
 	int rc = -1;
 
@@ -683,11 +683,15 @@ int table_db_delete(const char *type, const char *path, const char *const *keys,
 		if (table_fold(flags, true))
 			str_lower(folded[i]);
 	}
-	if (table_db_writer_start(&w, path, dbtype, true, err, errlen) == 0 &&
-	    fstat(w.lockfd, &st) == 0 &&
-	    table_db_open_file(w.path, dbtype, &old, &(struct stat) {0}, err, errlen) == 0 &&
-	    table_db_copy_except(old, w.path, &w, folded, nkeys, deleted, err, errlen) == 0)
-		rc = (*deleted == 0) ? 0 : table_db_writer_commit(&w, &st, err, errlen);
+	if (table_db_writer_start(&w, path, dbtype, true, err, errlen) == 0) {
+		/* the lock is held on the current .db: its owner and mode carry over */
+		if (fstat(w.lockfd, &st) < 0) {
+			str_fmt(err, errlen, "cannot stat %s: %s", w.path, strerror(errno));
+		} else if (table_db_open_file(w.path, dbtype, &old, &oldst, err, errlen) == 0 &&
+			   table_db_copy_except(old, w.path, &w, folded, nkeys, deleted, err, errlen) == 0) {
+			rc = (*deleted == 0) ? 0 : table_db_writer_commit(&w, &st, err, errlen);
+		}
+	}
 	if (old)
 		old->close(old, 0);
 	table_db_writer_abort(&w);

@@ -22,6 +22,7 @@ static int parse(const char *text, struct cfgfile *cf, struct cfgfile_error *err
 	return cfgfile_parse(text, strlen(text), cf, err);
 }
 
+/* test_logical_lines - comments, blanks, continuation, line numbers */
 static void test_logical_lines(void)
 {
 	struct cfgfile cf;
@@ -62,6 +63,7 @@ static void test_logical_lines(void)
 	cfgfile_free(&cf);
 }
 
+/* test_kinds - classification of physical lines */
 static void test_kinds(void)
 {
 	static const struct {
@@ -77,6 +79,7 @@ static void test_kinds(void)
 		is_int(cfgfile_kind(cases[i].line, strlen(cases[i].line)), cases[i].kind, cases[i].line);
 }
 
+/* test_errors - continuation without a line, NUL, line and file limits */
 static void test_errors(void)
 {
 	struct cfgfile cf;
@@ -126,6 +129,7 @@ static char *write_file(const char *name, const char *content, size_t len)
 	return path;
 }
 
+/* test_read - reading files: good, missing, a directory, too big */
 static void test_read(void)
 {
 	struct cfgfile cf;
@@ -169,6 +173,7 @@ static void test_read(void)
 	free(path);
 }
 
+/* test_split - name = value splitting and name rules */
 static void test_split(void)
 {
 	static const struct {

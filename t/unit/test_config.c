@@ -211,6 +211,7 @@ static int load(struct config *cfg, const char *dir, const char *group,
 	return config_load(cfg, dir, group, ov, false, p);
 }
 
+/* test_registry_real - the built-in registry: names, docs, bounds, defaults, lookups */
 static void test_registry_real(void)
 {
 	const struct param_group *const *reg = param_registry();
@@ -261,6 +262,7 @@ static void test_registry_real(void)
 	free(d);
 }
 
+/* test_registry_test - group lookups through a test registry */
 static void test_registry_test(void)
 {
 	ok(param_group_find("testd") == &testd_group, "test registry: find group by id");
@@ -272,6 +274,7 @@ static void test_registry_test(void)
 	is_str(param_suggest("testd_cont"), "testd_count", "suggestions cover daemon groups");
 }
 
+/* test_defaults - a load without files: every type's default, value records */
 static void test_defaults(void)
 {
 	struct config_problems p;
@@ -324,6 +327,7 @@ static void test_defaults(void)
 	free(d);
 }
 
+/* test_syntax - every syntax form of a file */
 static void test_syntax(void)
 {
 	struct config_problems p;
@@ -366,6 +370,7 @@ static void test_syntax(void)
 	free(d);
 }
 
+/* test_line_errors - errors of single lines, and which file a name belongs in */
 static void test_line_errors(void)
 {
 	struct config_problems p;
@@ -380,7 +385,7 @@ static void test_line_errors(void)
 	    "testd_flag = yes\n"
 	    "config_directory = /elsewhere\n"
 	    "max_use = 9\n"
-	    " = x\n");
+	    "= x\n");
 	put(d, "testd.conf",
 	    "otherd_x = 1\n"
 	    "testd_count = 4\n"
@@ -409,7 +414,7 @@ static void test_line_errors(void)
 	config_problems_free(&p);
 
 	/* a daemon file is only read by its group */
-	is_int(load(&cfg, d, NULL, NULL, &p), 6, "global only: the group file is not read");
+	is_int(load(&cfg, d, NULL, NULL, &p), 7, "global only: the group file is not read");
 	is_int(cfg.global.max_idle, 100, "global only: group file's max_idle not seen");
 	config_free(&cfg);
 	config_problems_free(&p);
@@ -434,6 +439,7 @@ static long long typed_number(const struct config *cfg, const char *name)
 	return *(const long long *) (base + v->def->offset);
 }
 
+/* test_values - typed conversion, bounds and their messages */
 static void test_values(void)
 {
 	static const struct value_case cases[] = {
@@ -544,6 +550,7 @@ static void expand_case(const char *group, const char *const *ov, const char *na
 	free(d);
 }
 
+/* test_expansion - $name, ${name}, ${name?text}, ${name:text}, $$ and their errors */
 static void test_expansion(void)
 {
 	char deep[600] = "", *long_o;
@@ -604,10 +611,10 @@ static void test_expansion(void)
 	free(long_o);
 
 	/* a value that grows past CONFIG_VALUE_MAX */
-	long_o = xmalloc(40010);
+	long_o = xmalloc(12 + 40000 + 1);
 	memcpy(long_o, "syslog_name=", 12);
 	memset(long_o + 12, 'x', 40000);
-	long_o[40012 - 2] = '\0';
+	long_o[12 + 40000] = '\0';
 	expand_case(NULL, LIST(long_o, "maillog_file=$syslog_name$syslog_name$syslog_name$syslog_name"
 			       "$syslog_name$syslog_name$syslog_name"),
 		    "maillog_file", "", "maillog_file: value is longer than 262144 bytes after expansion",
@@ -615,6 +622,7 @@ static void test_expansion(void)
 	free(long_o);
 }
 
+/* test_derived - the derived defaults of myhostname and mydomain */
 static void test_derived(void)
 {
 	const char *dot = strchr(hostname, '.');
@@ -633,6 +641,7 @@ static void test_derived(void)
 		    "mx.example.net, localhost.example.net, localhost", NULL, "mydestination default expands");
 }
 
+/* test_files - missing and unreadable files, limits, the problem cap */
 static void test_files(void)
 {
 	struct config_problems p;
@@ -698,6 +707,7 @@ static void test_files(void)
 	free(d);
 }
 
+/* test_precedence - default < tern.conf < group file < -o, and -o errors */
 static void test_precedence(void)
 {
 	struct config_problems p;
@@ -748,6 +758,7 @@ static void test_precedence(void)
 	free(d);
 }
 
+/* test_directory - config_directory and config_dir_default */
 static void test_directory(void)
 {
 	struct config_problems p;
@@ -762,6 +773,14 @@ static void test_directory(void)
 	config_free(&cfg);
 	config_problems_free(&p);
 
+	{
+		char *p1 = config_file_path("/etc/tern", "tern.conf"), *p2 = config_file_path("/etc/tern/", "x.conf");
+
+		is_str(p1, "/etc/tern/tern.conf", "config_file_path joins with '/'");
+		is_str(p2, "/etc/tern/x.conf", "config_file_path does not double a '/'");
+		free(p1);
+		free(p2);
+	}
 	setenv("TERN_CONFIG_DIR", odd, 1);
 	is_str(config_dir_default(), odd, "config_dir_default: $TERN_CONFIG_DIR");
 	is_int(load(&cfg, NULL, NULL, NULL, &p), 0, "load with dir NULL");
@@ -776,6 +795,7 @@ static void test_directory(void)
 	free(d);
 }
 
+/* test_load_or_die - config_load_or_die loads, or exits 1 */
 static void test_load_or_die(void)
 {
 	struct config cfg;
@@ -830,6 +850,7 @@ static void edit_refused(const char *d, const char *name, const char *val, const
 	free(after);
 }
 
+/* test_edit - config_edit: rewrite in place, append, refuse, atomic replace */
 static void test_edit(void)
 {
 	char *d = newdir(), *text, *path;
@@ -908,7 +929,12 @@ static void test_edit(void)
 	edit_refused(d, "myorigin", "$nothing_here", "myorigin: unknown parameter '$nothing_here'",
 		     "reference to nothing");
 	put(d, "tern.conf", "myorigin = $maillog_file\n");
-	edit_refused(d, "maillog_file", "$myorigin", "maillog_file would break", "an edit that breaks another value");
+	edit_refused(d, "maillog_file", "$myorigin", "maillog_file: expansion loop: myorigin -> maillog_file -> myorigin",
+		     "an edit that makes a loop");
+	put(d, "tern.conf", "max_use = ${maillog_file:7}\n");
+	edit_refused(d, "maillog_file", "x", /* "maillog_file would break DIR/tern.conf:1: ..." */
+		     "/tern.conf:1: max_use: '' is not an integer (expected an integer in 1..100000000)",
+		     "an edit that breaks another value");
 
 	/* an existing problem does not block edits, and can be fixed */
 	put(d, "tern.conf", "max_use = lots\nbogus = 1\n");
@@ -928,9 +954,12 @@ static void test_edit(void)
 	text = get(d, "tern.conf");
 	is_str(text, "# only global\n", "tern.conf untouched by a group edit");
 	free(text);
-	snprintf(path + strlen(d), 16, "/testd.conf");
-	stat(path, &st1);
-	ok((st1.st_mode & 07777) == 0644, "a new file gets mode 0644");
+	{
+		char *gpath = str_dupf("%s/testd.conf", d);
+
+		ok(stat(gpath, &st1) == 0 && (st1.st_mode & 07777) == 0644, "a new file gets mode 0644");
+		free(gpath);
+	}
 
 	/* a file that cannot be read as config */
 	text = xmalloc(CFGFILE_LINE_MAX + 32);
@@ -944,7 +973,6 @@ static void test_edit(void)
 
 	/* a symbolic link is followed */
 	put(d, "real.conf", "max_use = 1\n");
-	snprintf(path + strlen(d), 16, "/tern.conf");
 	unlink(path);
 	ok(symlink("real.conf", path) == 0, "tern.conf as a symbolic link");
 	edit_ok(d, "max_use", "2", "through a symbolic link");
@@ -972,6 +1000,48 @@ static void test_edit(void)
 	free(text);
 	unsetenv("TERN_CONFIG_DIR");
 	free(path);
+	free(d);
+}
+
+/*
+ * test_edit_concurrent - two processes editing the same file at once lose
+ * no update (the lock on tern.conf.tmp serialises them)
+ */
+static void test_edit_concurrent(void)
+{
+	char *d = newdir();
+	const char *names[2] = { "max_use", "default_process_limit" };
+	pid_t pids[2];
+	int status, good = 0;
+	struct config_problems p;
+	struct config cfg;
+
+	put(d, "tern.conf", "# concurrent\n");
+	fflush(stdout);
+	for (int k = 0; k < 2; k++) {
+		pids[k] = fork();
+		if (pids[k] == 0) {
+			for (int i = 1; i <= 20; i++) {
+				char val[16], err[512];
+
+				snprintf(val, sizeof(val), "%d", i);
+				if (config_edit(d, names[k], val, err, sizeof(err)) < 0)
+					_exit(1);
+			}
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < 2; k++)
+		if (pids[k] > 0 && waitpid(pids[k], &status, 0) == pids[k] && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+			good++;
+	is_int(good, 2, "two concurrent editors finish");
+	is_int(load(&cfg, d, NULL, NULL, &p), 0, "the result loads");
+	is_int(cfg.global.max_use, 20, "no lost update for the first editor");
+	is_int(cfg.global.default_process_limit, 20, "no lost update for the second editor");
+	config_free(&cfg);
+	config_problems_free(&p);
+	ok(!exists(d, "tern.conf.tmp"), "no temporary file left");
 	free(d);
 }
 
@@ -1011,6 +1081,7 @@ int main(void)
 	test_directory();
 	test_load_or_die();
 	test_edit();
+	test_edit_concurrent();
 	param_registry_set(NULL);
 	ok(param_registry() == param_groups, "param_registry_set(NULL) restores the built-in registry");
 	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);

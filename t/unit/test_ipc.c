@@ -546,7 +546,7 @@ static void guard_cb(evutil_socket_t fd, short what, void *arg)
 	*(bool *) arg = true;
 }
 
-/* loop_until - run the loop until *flag (an int or bool compared with want) or 5 s */
+/* loop_until - run the loop until *count >= want, or *flag, or 5 s; false on timeout */
 static bool loop_until(struct event_base *base, const int *count, int want, const bool *flag)
 {
 	bool expired = false;
@@ -694,7 +694,6 @@ static void test_event_callbacks(struct event_base *base)
 	struct buf b;
 	char err[ATTR_ERR_MAX];
 	int fd[2];
-	int64_t v;
 
 	buf_init(&b, 0);
 	attr_list_init(&l);
@@ -810,7 +809,6 @@ static void test_event_callbacks(struct event_base *base)
 	ipc_conn_free(e.conn);	/* outside callbacks: at once, no on_close */
 	ok(!e.closed, "ipc_conn_free does not call on_close");
 	close(fd[0]);
-	(void) v;
 	attr_list_free(&l);
 	buf_free(&b);
 }
