@@ -270,6 +270,7 @@ int main(int argc, char **argv)
 	static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
 	struct event *sig_ev[sizeof(sigs) / sizeof(sigs[0])];
 	const char *dir = NULL;
+	struct config_problems probs = {0};
 	struct master_serv *list;
 	char real[PATH_MAX];
 	int c, problems;
@@ -302,6 +303,13 @@ int main(int argc, char **argv)
 	master.is_root = geteuid() == 0;
 	master.started = time(NULL);
 
+	/* the log first (when tern.conf loads), so start-up problems reach it too */
+	if (config_load(&master.cfg, master.dir, NULL, NULL, true, &probs) == 0) {
+		master_log_open(&master.cfg);
+		msg_also_stderr(true);
+	}
+	config_free(&master.cfg);
+	config_problems_free(&probs);
 	/* everything that can be wrong in the files is reported before anything starts */
 	list = master_conf_load(master.dir, &master.cfg, &problems);
 	if (problems > 0)
@@ -312,8 +320,6 @@ int main(int argc, char **argv)
 			  master.cfg.global.mail_owner);
 	if (!master.foreground)
 		master_detach();
-	master_log_open(&master.cfg);
-	msg_also_stderr(true);
 	master.pid_path = str_dupf("%s/master.pid", master.cfg.global.data_directory);
 	master.lock_path = str_dupf("%s/master.lock", master.cfg.global.data_directory);
 	master.status_path = str_dupf("%s/master.status", master.cfg.global.data_directory);
