@@ -10,7 +10,7 @@
  * Exit codes: 0 done (also "already running" for start and "not
  * running" for stop); 1 the action failed (master did not start, did not
  * stop in time, reload with no master); status: 0 running, 3 not running
- * (as LSB init scripts); 64 usage.
+ * (as LSB init scripts), 4 when data_directory cannot be read; 64 usage.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -218,10 +218,9 @@ int ternctl_reload(const struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
-/* ternctl_field - the value of "name=" in a status line, or NULL (in a static buffer) */
-static const char *ternctl_field(const char *line, const char *name)
+/* ternctl_field - copy the value of "name=" in a status line into out; NULL if absent */
+static const char *ternctl_field(const char *line, const char *name, char *out, size_t size)
 {
-	static char value[TERNCTL_STATUS_MAX];
 	size_t nlen = strlen(name);
 
 	for (const char *p = line; p != NULL && *p; p = strchr(p, ' ')) {
@@ -230,9 +229,11 @@ static const char *ternctl_field(const char *line, const char *name)
 		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
 			size_t len = strcspn(p + nlen + 1, " \n");
 
-			memcpy(value, p + nlen + 1, len);
-			value[len] = '\0';
-			return value;
+			if (len >= size)
+				len = size - 1;
+			memcpy(out, p + nlen + 1, len);
+			out[len] = '\0';
+			return out;
 		}
 	}
 	return NULL;
@@ -241,27 +242,30 @@ static const char *ternctl_field(const char *line, const char *name)
 /* ternctl_show_service - one "service" line of master.status, for people */
 static void ternctl_show_service(const char *line, time_t now)
 {
-	char name[512], type[16], cmd[256], state[16];
-	const char *v;
+	static const char *const counts[] = { "procs", "avail", "spawned", "abnormal" };
+	char name[512], type[16], cmd[256], state[16], num[32], *pids;
 	long long until = 0;
+	size_t plen = strlen(line) + 1;
 
-#define TERNCTL_COPY(dst, key) str_copy(dst, (v = ternctl_field(line, key)) ? v : "?", sizeof(dst))
-	TERNCTL_COPY(name, "name");
-	TERNCTL_COPY(type, "type");
-	TERNCTL_COPY(cmd, "command");
-	TERNCTL_COPY(state, "state");
-#undef TERNCTL_COPY
+	if (!ternctl_field(line, "name", name, sizeof(name)))
+		str_copy(name, "?", sizeof(name));
+	if (!ternctl_field(line, "type", type, sizeof(type)))
+		str_copy(type, "?", sizeof(type));
+	if (!ternctl_field(line, "command", cmd, sizeof(cmd)))
+		str_copy(cmd, "?", sizeof(cmd));
+	if (!ternctl_field(line, "state", state, sizeof(state)))
+		state[0] = '\0';
 	printf("%-24s %-4s %-14s", name, type, cmd);
-	printf(" procs=%s", (v = ternctl_field(line, "procs")) ? v : "?");
-	printf(" avail=%s", (v = ternctl_field(line, "avail")) ? v : "?");
-	printf(" spawned=%s", (v = ternctl_field(line, "spawned")) ? v : "?");
-	printf(" abnormal=%s", (v = ternctl_field(line, "abnormal")) ? v : "?");
-	if ((v = ternctl_field(line, "throttled_until")) != NULL && str_to_ll(v, 0, 1LL << 62, &until) == 0 &&
-	    until > now)
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		printf(" %s=%s", counts[i], ternctl_field(line, counts[i], num, sizeof(num)) ? num : "?");
+	if (ternctl_field(line, "throttled_until", num, sizeof(num)) &&
+	    str_to_ll(num, 0, 1LL << 62, &until) == 0 && until > now)
 		printf(" throttled=%llds", until - (long long) now);
 	if (strcmp(state, "retired") == 0)
 		printf(" retired");
-	printf(" pids=%s\n", (v = ternctl_field(line, "pids")) ? v : "-");
+	pids = xmalloc(plen);
+	printf(" pids=%s\n", ternctl_field(line, "pids", pids, plen) ? pids : "-");
+	free(pids);
 }
 
 /* ternctl_status - is master running; its services with pids and counts */
@@ -277,6 +281,11 @@ int ternctl_status(const struct config *cfg, int argc, char **argv)
 
 	if (ternctl_no_args(argc, argv) < 0)
 		return EX_USAGE;
+	if (access(cfg->global.data_directory, R_OK | X_OK) < 0 && errno == EACCES) {
+		fprintf(stderr, "ternctl: %s: %s (run ternctl as root or as the instance's owner)\n",
+			cfg->global.data_directory, strerror(errno));
+		return 4;
+	}
 	filed = ternctl_pidfile(cfg);
 	if ((pid = ternctl_master(cfg)) == 0 || !ternctl_alive(pid)) {
 		if (filed > 0)

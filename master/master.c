@@ -76,19 +76,23 @@ static char **master_env(void)
 	return envp;
 }
 
-/* master_log_open - name and log target from the configuration */
-static void master_log_open(const struct config *cfg)
+/* master_log_open - name and log target from the configuration; -1 (logged) on failure */
+static int master_log_open(const struct config *cfg)
 {
 	char ident[256];
 
 	str_fmt(ident, sizeof(ident), "%s/master", cfg->global.syslog_name);
 	msg_init(ident);
 	if (cfg->global.maillog_file[0] != '\0') {
-		if (msg_open(MSG_FILE, cfg->global.maillog_file, NULL) < 0)
-			msg_fatal("open maillog_file %s: %s", cfg->global.maillog_file, strerror(errno));
+		if (msg_open(MSG_FILE, cfg->global.maillog_file, NULL) < 0) {
+			msg_error("open maillog_file %s: %s", cfg->global.maillog_file, strerror(errno));
+			return -1;
+		}
 	} else if (msg_open(MSG_SYSLOG, NULL, cfg->global.syslog_facility) < 0) {
-		msg_fatal("syslog_facility %s: unknown facility", cfg->global.syslog_facility);
+		msg_error("syslog_facility %s: unknown facility", cfg->global.syslog_facility);
+		return -1;
 	}
+	return 0;
 }
 
 /* master_detach - fork; the parent waits for the child to be ready and exits */
@@ -150,7 +154,8 @@ static void master_lock(void)
 	char tmp[PATH_MAX + 8], text[32];
 	int fd;
 
-	if ((fd = open(master.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+	/* data_directory may belong to mail_owner: follow no symlink, truncate nothing */
+	if ((fd = open(master.lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
 		msg_fatal("open %s: %s", master.lock_path, strerror(errno));
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
@@ -165,7 +170,8 @@ static void master_lock(void)
 	/* fd stays open (and locked) for the life of the process */
 	str_fmt(tmp, sizeof(tmp), "%s.tmp", master.pid_path);
 	str_fmt(text, sizeof(text), "%ld\n", (long) getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0 ||
 	    write(fd, text, strlen(text)) != (ssize_t) strlen(text) || close(fd) < 0 ||
 	    rename(tmp, master.pid_path) < 0)
 		msg_fatal("write %s: %s", master.pid_path, strerror(errno));
@@ -241,6 +247,7 @@ static void master_on_signal(evutil_socket_t sig, short what, void *arg)
 		if (master.stopping)
 			break;
 		master_reload();
+		/* a log that cannot be opened keeps the old one (msg_open says so) */
 		master_log_open(&master.cfg);
 		break;
 	default:
@@ -253,14 +260,12 @@ static void master_on_signal(evutil_socket_t sig, short what, void *arg)
 /* master_open_all - listeners for every service, then start them */
 static void master_open_all(struct master_serv *list)
 {
-	struct master_serv **tail = &master.services, *s;
+	struct master_serv *s;
 
 	for (s = list; s; s = s->next)
 		if (master_listen_open(s) < 0)
 			msg_fatal("service %s (%s): cannot listen; master not started", s->ent.name, s->ent.where);
 	master.services = list;
-	while (*tail)
-		tail = &(*tail)->next;
 	for (s = master.services; s; s = s->next)
 		master_serv_start(s);
 }
@@ -277,6 +282,7 @@ int main(int argc, char **argv)
 
 	msg_init("master");
 	umask(022);
+	signal(SIGHUP, SIG_IGN);	/* until the event loop handles it */
 	while ((c = getopt(argc, argv, "c:dv")) != -1) {
 		switch (c) {
 		case 'c':
@@ -305,7 +311,8 @@ int main(int argc, char **argv)
 
 	/* the log first (when tern.conf loads), so start-up problems reach it too */
 	if (config_load(&master.cfg, master.dir, NULL, NULL, true, &probs) == 0) {
-		master_log_open(&master.cfg);
+		if (master_log_open(&master.cfg) < 0)
+			msg_fatal("cannot open the log; master not started");
 		msg_also_stderr(true);
 	}
 	config_free(&master.cfg);

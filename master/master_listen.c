@@ -119,7 +119,12 @@ static int master_listen_unix(struct master_serv *s)
 		msg_error("service %s: socket: %s", s->ent.name, strerror(errno));
 		return -1;
 	}
-	old = umask(0177);
+	/*
+	 * The mode comes from the umask at bind time and the owner from
+	 * lchown: never chmod or chown by name in a directory mail_owner can
+	 * write, where the socket could have been replaced by a symlink.
+	 */
+	old = umask(~mode & 0777);
 	if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0) {
 		umask(old);
 		msg_error("service %s: bind %s: %s", s->ent.name, s->sock_path, strerror(errno));
@@ -127,8 +132,7 @@ static int master_listen_unix(struct master_serv *s)
 		return -1;
 	}
 	umask(old);
-	if (chmod(s->sock_path, mode) < 0 ||
-	    (master.is_root && chown(s->sock_path, master.owner_uid, master.owner_gid) < 0) ||
+	if ((master.is_root && lchown(s->sock_path, master.owner_uid, master.owner_gid) < 0) ||
 	    listen(fd, MASTER_BACKLOG) < 0) {
 		msg_error("service %s: %s: %s", s->ent.name, s->sock_path, strerror(errno));
 		close(fd);

@@ -64,7 +64,9 @@ static void master_status_write(void)
 	for (const struct master_serv *s = master.retired; s; s = s->next)
 		master_status_line(&b, s, now);
 	str_fmt(tmp, sizeof(tmp), "%s.tmp", master.status_path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* data_directory may belong to mail_owner: never follow or reuse what is there */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		msg_warn("open %s: %s", tmp, strerror(errno));
 	} else {

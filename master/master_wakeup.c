@@ -35,7 +35,7 @@ struct master_wakeup_conn {
 	char name[128];
 };
 
-/* master_wakeup_finish - write the request (socket connected) and close */
+/* master_wakeup_on_ready - connected (or timed out): write the request and close */
 static void master_wakeup_on_ready(evutil_socket_t fd, short what, void *arg)
 {
 	struct master_wakeup_conn *c = arg;

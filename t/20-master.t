@@ -146,6 +146,9 @@ services = [
     "127.0.0.1:%d inet n - n - - tern-testsvc" % P_CHANGE,
     "127.0.0.1:%d inet n - n - - tern-testsvc" % P_EXIT,
     "trig unix - - n 1 1 tern-testsvc trigger",
+    "tsess unix - - n - - tern-testsvc multi sessions=2",
+    "tpub unix n - n - - tern-testsvc",
+    "tpass pass - - n - - tern-testsvc",
 ]
 
 
@@ -156,7 +159,9 @@ def write_master_conf(lines):
 
 write_master_conf(services)
 
-# --- start
+# --- start (with variables that must and must not reach the children)
+os.environ["TERN_TEST_MARK"] = "kept"
+os.environ["LEAKY_VARIABLE"] = "dropped"
 r = inst.start()
 is_(r.returncode, 0, "ternctl start")
 mpid = inst.master_pid()
@@ -206,6 +211,52 @@ if u1 and u2:
     is_(st.st_uid, owner.pw_uid, "private socket owned by mail_owner")
     u1.close()
     u2.close()
+
+# --- environment
+c = try_client(inst.path("queue", "public", "tpub"))
+ok(c is not None, "unix socket under public/ answers")
+if c:
+    is_(oct(os.stat(inst.path("queue", "public", "tpub")).st_mode & 0o777), oct(0o666), "public socket mode 0666")
+    is_(c.ask("env TERN_TEST_MARK"), "kept", "environment: TERN_* reaches the child")
+    is_(c.ask("env LEAKY_VARIABLE"), "-", "environment: other variables do not")
+    is_(c.ask("env PATH"), "/usr/bin:/bin", "environment: a fixed PATH")
+    c.close()
+
+# --- multi: session limit; graceful stop of a process with a connection
+s1, s2, s3 = (try_client(inst.path("queue", "private", "tsess")) for i in range(3))
+ok(s1 and s2 and s3, "three connections to a multi service with sessions=2")
+if s1 and s2 and s3:
+    is_(s1.pid, s2.pid, "the first two share a process")
+    ok(s3.pid != s1.pid, "the third gets another process (the first one is full)")
+    os.kill(s1.pid, 15)
+    ok(wait_for(lambda: "tsess: stop requested" in inst.log(), 5), "SIGTERM: on_stop is called")
+    is_(s1.ask("stopping"), "yes", "SIGTERM: the process knows it is stopping")
+    is_(s2.ask("still here"), "still here", "SIGTERM: open connections keep working")
+    s1.ask("quit")
+    s1.close()
+    ok(alive(s1.pid), "SIGTERM: the process waits for its last connection")
+    s2.ask("quit")
+    s2.close()
+    ok(wait_for(lambda: not alive(s1.pid), 10), "SIGTERM: ... and exits when it is done")
+    s3.close()
+
+# --- pass: a connection handed over as a file descriptor
+mine, theirs = socket.socketpair()
+carrier = socket.socket(socket.AF_UNIX)
+carrier.settimeout(10)
+carrier.connect(inst.path("queue", "private", "tpass"))
+socket.send_fds(carrier, [b"x"], [theirs.fileno()])
+carrier.close()
+theirs.close()
+mine.settimeout(15)
+pf = mine.makefile("rw")
+line = pf.readline()
+like(line, "service=tpass", "pass: the service answers on the passed descriptor")
+pf.write("passed\n")
+pf.flush()
+is_(pf.readline().strip(), "passed", "pass: and echoes")
+pf.close()
+mine.close()
 
 # --- status
 wait_for(lambda: ("127.0.0.1:%d" % P_MAIN) in status_lines(inst)
@@ -354,6 +405,11 @@ ok(not os.path.exists(inst.path("data", "master.pid")), "stop: pid file removed"
 ok(not os.path.exists(TSOCK), "stop: unix socket removed")
 r = inst.ctl("status")
 is_(r.returncode, 3, "status: exit 3 when not running")
+expected = ("127.0.0.1:%d " % P_CRASH, "127.0.0.1:%d " % P_EXIT, "killed by signal 9", "already running")
+unexpected = [l for l in inst.log().splitlines()
+              if re.search(r"exit status|killed by signal|panic|fatal|AddressSanitizer|runtime error", l)
+              and not any(e in l for e in expected)]
+is_(unexpected, [], "no other process failed (exit status, signal, fatal, sanitizer)")
 r = inst.ctl("stop")
 ok(r.returncode == 0 and "not running" in r.stdout, "stop when not running: exit 0")
 r = inst.ctl("reload")

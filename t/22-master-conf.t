@@ -66,7 +66,7 @@ def nothing_runs(what):
 master_conf("foo fifo - - - - - tern-testsvc",
             "bar unix - - - - many tern-testsvc",
             "127.0.0.1:%d inet n - n - - tern-testsvc -o max_usee=3" % P1)
-r = inst.start()
+r = inst.ctl("start")
 ok(r.returncode != 0, "start with a broken master.conf fails")
 mc = inst.path("master.conf")
 n = base_conf.count("\n") + 1
@@ -77,7 +77,7 @@ nothing_runs("broken master.conf")
 
 # --- a bad -o value is found before any child runs
 master_conf("127.0.0.1:%d inet n - n - - tern-testsvc -o max_use=lots" % P1)
-r = inst.start()
+r = inst.ctl("start")
 ok(r.returncode != 0 and "max_use" in r.stderr and "127.0.0.1:%d" % P1 in r.stderr,
    "a bad -o value stops the start and names the service")
 nothing_runs("bad -o value")
@@ -88,7 +88,7 @@ blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 blocker.bind(("127.0.0.1", P2))
 blocker.listen(1)
 master_conf("127.0.0.1:%d inet n - n - - tern-testsvc" % P2)
-r = inst.start()
+r = inst.ctl("start")
 ok(r.returncode != 0 and "Address already in use" in r.stderr, "a port in use stops the start with the reason")
 nothing_runs("port in use")
 blocker.close()

@@ -385,7 +385,9 @@ static int rd_records(struct rd *rd)
 		memcpy(hdr, p, sizeof(hdr));
 		type = hdr[0];
 		len = qfile_get32(hdr + 1);
-		if ((name = qfile_rec_name(type)) == NULL || type == QREC_SCHED)
+		if (type == QREC_SCHED)
+			return qfile_err_corrupt(rd->err, off, "queue state record out of place");
+		if ((name = qfile_rec_name(type)) == NULL)
 			return qfile_err_corrupt(rd->err, off, type >= 0x21 && type < 0x7f ?
 						 "unknown record type '%c'" : "unknown record type 0x%02x", type);
 		if (type == QREC_CONTENT) {

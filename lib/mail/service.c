@@ -26,6 +26,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
@@ -472,6 +476,13 @@ static void service_drop(struct service *svc)
 	if (svc->desc->pre_jail)
 		svc->desc->pre_jail(svc);
 	if (svc->chroot) {
+#ifdef __SANITIZE_ADDRESS__
+		/*
+		 * LeakSanitizer reads /proc at exit, which a chroot hides, and
+		 * then fails the exit status: check now, and not at exit
+		 */
+		__lsan_do_leak_check();
+#endif
 		if (chroot(g->queue_directory) < 0 || chdir("/") < 0)
 			msg_fatal("chroot %s: %s", g->queue_directory, strerror(errno));
 	}

@@ -11,8 +11,8 @@
  * then reads lines (at most TESTSVC_LINE_MAX bytes each) and answers:
  * "crash" aborts the process, "exit N" exits with status N, "sleep N"
  * sleeps N seconds and answers "slept N", "quit" answers "bye" and closes,
- * "stopping" answers yes or no (graceful stop requested), anything else
- * is echoed back. A line that is too long closes the connection.
+ * "stopping" answers yes or no (graceful stop requested), "env NAME"
+ * answers the variable's value or "-", anything else is echoed back. A line that is too long closes the connection.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -48,29 +48,97 @@ static void testsvc_greeting(struct service *svc, char *buf, size_t size)
 }
 
 /*
- * testsvc_command - act on one line; the answer goes to reply (empty: none).
- * Returns 1 to close the connection, 0 to go on, or a sleep time as -N.
+ * The commands: one verb each, with its argument (or none) and an action
+ * that fills reply and returns 1 to close the connection, 0 to go on, or
+ * a sleep time N as -N-1. Lines that match no verb are echoed.
  */
-static int testsvc_command(struct service *svc, const char *line, char *reply, size_t size)
+struct testsvc_verb {
+	const char *name;
+	bool has_arg;
+	int (*action)(struct service *svc, const char *arg, char *reply, size_t size);
+};
+
+/* testsvc_crash - abort(): a crash with a core */
+static int testsvc_crash(struct service *svc, const char *arg, char *reply, size_t size)
+{
+	(void) svc, (void) arg, (void) reply, (void) size;
+	msg_info("crash requested");
+	abort();
+}
+
+/* testsvc_exit - exit with the given status */
+static int testsvc_exit(struct service *svc, const char *arg, char *reply, size_t size)
 {
 	long long n;
 
-	reply[0] = '\0';
-	if (strcmp(line, "crash") == 0) {
-		msg_info("crash requested");
-		abort();
-	}
-	if (str_has_prefix(line, "exit ") && str_to_ll(line + 5, 0, 255, &n) == 0)
-		exit((int) n);
-	if (str_has_prefix(line, "sleep ") && str_to_ll(line + 6, 0, TESTSVC_SLEEP_MAX, &n) == 0)
-		return (int) -n - 1;
-	if (strcmp(line, "quit") == 0) {
-		str_copy(reply, "bye\n", size);
-		return 1;
-	}
-	if (strcmp(line, "stopping") == 0) {
-		str_copy(reply, service_stopping(svc) ? "yes\n" : "no\n", size);
+	(void) svc;
+	if (str_to_ll(arg, 0, 255, &n) < 0) {
+		str_copy(reply, "bad exit status\n", size);
 		return 0;
+	}
+	exit((int) n);
+}
+
+/* testsvc_sleep - pause this connection for N seconds */
+static int testsvc_sleep(struct service *svc, const char *arg, char *reply, size_t size)
+{
+	long long n;
+
+	(void) svc;
+	if (str_to_ll(arg, 0, TESTSVC_SLEEP_MAX, &n) < 0) {
+		str_copy(reply, "bad sleep time\n", size);
+		return 0;
+	}
+	return (int) -n - 1;
+}
+
+/* testsvc_quit - say bye and close */
+static int testsvc_quit(struct service *svc, const char *arg, char *reply, size_t size)
+{
+	(void) svc, (void) arg;
+	str_copy(reply, "bye\n", size);
+	return 1;
+}
+
+/* testsvc_env - the value of an environment variable, or "-" */
+static int testsvc_env(struct service *svc, const char *arg, char *reply, size_t size)
+{
+	const char *v = getenv(arg);
+
+	(void) svc;
+	str_fmt(reply, size, "%s\n", v ? v : "-");
+	return 0;
+}
+
+/* testsvc_stopping - was a graceful stop requested */
+static int testsvc_stopping(struct service *svc, const char *arg, char *reply, size_t size)
+{
+	(void) arg;
+	str_copy(reply, service_stopping(svc) ? "yes\n" : "no\n", size);
+	return 0;
+}
+
+static const struct testsvc_verb testsvc_verbs[] = {
+	{"crash", false, testsvc_crash},
+	{"exit", true, testsvc_exit},
+	{"sleep", true, testsvc_sleep},
+	{"quit", false, testsvc_quit},
+	{"env", true, testsvc_env},
+	{"stopping", false, testsvc_stopping},
+};
+
+/* testsvc_command - act on one line; see struct testsvc_verb */
+static int testsvc_command(struct service *svc, const char *line, char *reply, size_t size)
+{
+	size_t len = strcspn(line, " ");
+
+	reply[0] = '\0';
+	for (size_t i = 0; i < sizeof(testsvc_verbs) / sizeof(testsvc_verbs[0]); i++) {
+		const struct testsvc_verb *v = &testsvc_verbs[i];
+
+		if (strlen(v->name) == len && strncmp(line, v->name, len) == 0 &&
+		    v->has_arg == (line[len] == ' '))
+			return v->action(svc, v->has_arg ? line + len + 1 : "", reply, size);
 	}
 	str_fmt(reply, size, "%s\n", line);
 	return 0;
