@@ -20,3 +20,15 @@
  * parameters must be documented in man/man5/tern.conf.5 or in
  * man/man5/<file>.5 (t/12-ternconf.t checks both names and defaults).
  */
+
+#define PARAM_GROUP smtpd
+GROUP(smtpd, "smtpd.conf", "smtpd")
+#include "mail/params/smtpd.def"
+GROUP_END
+#undef PARAM_GROUP
+
+#define PARAM_GROUP qmgr
+GROUP(qmgr, "qmgr.conf", "cleanup, pickup, qmgr, bounce")
+#include "mail/params/qmgr.def"
+GROUP_END
+#undef PARAM_GROUP
