@@ -97,6 +97,8 @@ static const struct init_service {
 	{"cleanup", -1, "unix", "n", "-", "n", "-", "0", "cleanup", "", "the only queue writer"},
 	{"qmgr", -1, "unix", "n", "-", "n", "300", "1", "qmgr", "", "the scheduler"},
 	{"bounce", -1, "unix", "-", "-", "n", "-", "0", "bounce", "", "delivery status notifications"},
+	{"proxymap", -1, "unix", "-", "-", "n", "-", "-", "proxymap", "",
+	 "table lookups for chrooted daemons (proxy: tables)"},
 	{"smtp", -1, "unix", "-", "-", "y", "-", "-", "smtp", "", "delivery to other hosts"},
 	{"sts", -1, "unix", "-", "-", "n", "-", "1", "sts", "", "MTA-STS policy cache"},
 	{"local", -1, "unix", "-", "n", "n", "-", "-", "local", "", "delivery to Unix accounts"},

@@ -13,6 +13,11 @@
  * hash:. Exit 0 on success, 1 when -q/-d found nothing, else a sysexits
  * code: 64 usage, 65 bad table data, 66 missing input, 75 temporary
  * failure (lock, database or I/O error), 77 permission denied.
+ *
+ * proxy: tables are asked of the proxymap service of the instance that
+ * -c DIR (else the default configuration directory) describes: its
+ * socket under queue_directory, ipc_timeout per lookup. A configuration
+ * that does not load is exit 78; no answer from proxymap is 75.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,11 +31,14 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
+#include "mail/config.h"
+#include "mail/proxymap_proto.h"
 #include "mail/table.h"
 
 /* ternmap_opts - what the command line asked for */
 struct ternmap_opts {
 	int flags;			/* TABLE_KEEP_CASE for -f */
+	const char *config_dir;		/* -c, or NULL: the default */
 	const char *query;		/* -q */
 	const char *delete;		/* -d */
 	bool list;			/* -s */
@@ -258,6 +266,38 @@ static void ternmap_specs(struct ternmap_opts *o, int argc, char **argv)
 		o->specs[i] = strchr(argv[i], ':') ? xstrdup(argv[i]) : str_dupf("hash:%s", argv[i]);
 }
 
+/*
+ * ternmap_proxy_setup - when a table is proxy:, point the proxy client at
+ * the instance's proxymap socket with its ipc_timeout; EX_OK or EX_CONFIG
+ */
+static int ternmap_proxy_setup(const struct ternmap_opts *o)
+{
+	struct config_problems probs = {0};
+	struct config cfg;
+	char *path;
+	bool proxy = false;
+	int code = EX_OK;
+
+	for (int i = 0; i < o->nspecs; i++)
+		if (str_has_prefix(o->specs[i], "proxy:"))
+			proxy = true;
+	if (!proxy)
+		return EX_OK;
+	memset(&cfg, 0, sizeof(cfg));
+	if (config_load(&cfg, o->config_dir, NULL, NULL, false, &probs) != 0) {
+		msg_error("%s: %s", probs.list[0].where, probs.list[0].text);
+		code = EX_CONFIG;
+	} else {
+		path = str_dupf("%s/%s", cfg.global.queue_directory, PROXYMAP_SOCKET);
+		table_proxy_set_socket(path);
+		table_proxy_set_timeout((int) cfg.global.ipc_timeout);
+		free(path);
+	}
+	config_problems_free(&probs);
+	config_free(&cfg);
+	return code;
+}
+
 /* main - parse options and run one mode */
 int main(int argc, char **argv)
 {
@@ -269,11 +309,12 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt(argc, argv, "c:d:fNq:s")) != -1) {
 		switch (c) {
-		case 'c':			/* nothing in tern.conf changes ternmap yet */
+		case 'c':			/* used by proxy: tables only */
 			if (stat(optarg, &st) < 0 || !S_ISDIR(st.st_mode)) {
 				msg_error("-c %s: not a directory", optarg);
 				return EX_NOINPUT;
 			}
+			o.config_dir = optarg;
 			break;
 		case 'd':
 			o.delete = optarg;
@@ -307,7 +348,9 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	ternmap_specs(&o, argc - optind, argv + optind);
-	if (o.query)
+	if ((code = ternmap_proxy_setup(&o)) != EX_OK)
+		;
+	else if (o.query)
 		code = ternmap_query(&o);
 	else if (o.delete)
 		code = ternmap_delete(&o);

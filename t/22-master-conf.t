@@ -143,9 +143,11 @@ f.close()
 s.close()
 
 # --- master -d: foreground, log on stderr, SIGTERM ends it
+started = inst.log().count("daemon started")
 p = subprocess.Popen([prog("master"), "-c", inst.dir, "-d"], stdout=subprocess.DEVNULL,
                      stderr=subprocess.PIPE, text=True)
 ok(wait_for(lambda: inst.master_pid() == p.pid, 10), "master -d stays in the foreground (same pid)")
+wait_for(lambda: inst.log().count("daemon started") > started, 10)
 s, f, g = greet(P1)
 ok(int(g["pid"]) > 0, "master -d serves")
 f.close()

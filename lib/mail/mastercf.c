@@ -231,7 +231,7 @@ static int mastercf_override(const char *nv, const char *command, const char *wh
 		return -1;
 	}
 	own = param_group_for_program(command);
-	if (group != param_groups[0] && group != own) {
+	if (group != param_registry()[0] && group != own) {
 		config_problem_add(probs, where, "-o: parameter '%s' belongs to %s, which %s does not read",
 				   name, group->file, command);
 		return -1;

@@ -215,7 +215,11 @@ static void service_on_idle(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(svc->base);
 }
 
-/* service_recv_fd - receive one descriptor from a pass connection, or -1 */
+/*
+ * service_recv_fd - receive one descriptor from a pass connection, or -1.
+ * Compromise: it waits (up to SERVICE_PASS_TIMEOUT) outside the event
+ * loop; the passing process sends the descriptor right after connecting.
+ */
 static int service_recv_fd(int sock)
 {
 	union {

@@ -44,7 +44,8 @@
  * removed or changed the service), makes the process stop accepting,
  * call on_stop once, and exit when its open connections are done;
  * master enforces master_stop_timeout. A SINGLE handler can poll
- * service_stopping() between requests.
+ * service_stopping() between requests (the handler is not interrupted:
+ * SIGTERM restarts blocking reads, SA_RESTART).
  *
  * Failures: bad arguments, configuration or environment are msg_fatal
  * (exit 1; master logs it and backs off). A privilege drop that does

@@ -17,6 +17,7 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
+#include "mail/proxymap_proto.h"
 #include "mail/table.h"
 
 #define TABLE_SPACE " \t\r\n\v\f"
@@ -32,7 +33,11 @@ struct table_kind {
 			      char *err, size_t errlen);
 };
 
-/* sorted by name; table_types() lists them in this order */
+/*
+ * the tables of files and of text in place, sorted by name, then those
+ * that ask someone else (the system's user database, the proxymap
+ * service); table_types() lists them in this order
+ */
 static const struct table_kind table_kinds[] = {
 	{"btree", true, TABLE_KEY_MAX, table_db_open},
 	{"cidr", false, TABLE_KEY_MAX, table_cidr_open},
@@ -41,6 +46,9 @@ static const struct table_kind table_kinds[] = {
 	{"pcre", false, TABLE_PATTERN_KEY_MAX, table_pcre_open},
 	{"static", false, TABLE_ANY_KEY_MAX, table_inline_static_open},
 	{"texthash", true, TABLE_KEY_MAX, table_texthash_open},
+	{"unix", true, TABLE_PASSWD_NAME_MAX, table_passwd_open},
+	/* the key goes as given: the table behind proxymap folds it or not */
+	{"proxy", false, PROXYMAP_KEY_MAX, table_proxy_open},
 };
 
 #define TABLE_KIND_COUNT (sizeof(table_kinds) / sizeof(table_kinds[0]))
@@ -48,7 +56,7 @@ static const struct table_kind table_kinds[] = {
 /* table_types - the known type names, comma separated */
 const char *table_types(void)
 {
-	return "btree, cidr, hash, inline, pcre, static, texthash";
+	return "btree, cidr, hash, inline, pcre, static, texthash, unix, proxy";
 }
 
 /* table_fold - whether keys are folded: type default, then flags */

@@ -10,12 +10,16 @@
  *	cidr:/path	network/prefix result lines, IPv4 and IPv6
  *	inline:{k=v, ...}  a small table written in place
  *	static:value	every key gives value
+ *	unix:passwd.byname  the system's users (getpwnam_r): "uid:gid:home"
+ *	proxy:type:name	type:name looked up by the proxymap service, for
+ *			chrooted and unprivileged daemons (proxymap_proto.h)
  *
  * Keys of the exact types (hash, btree, texthash, inline) are stored
  * folded to lower case (unless built with ternmap -f), so their lookups
- * fold the key too; pcre and cidr see the key as given (pcre matches
- * case-insensitively by default). Exact keys are limited to TABLE_KEY_MAX
- * bytes: a longer key is simply not found, never cut.
+ * fold the key too (unix: folds user names the same way); pcre and cidr
+ * see the key as given (pcre matches case-insensitively by default), and
+ * proxy: leaves it to the table behind it. Exact keys are limited to
+ * TABLE_KEY_MAX bytes: a longer key is simply not found, never cut.
  *
  * Invariants: a value returned by a lookup stays valid until the next
  * lookup on the same table or its close. hash:/btree: tables never see a
@@ -44,6 +48,7 @@
 #define TABLE_LINE_MAX		(64 * 1024)	/* longest logical line of a table file */
 #define TABLE_VALUE_MAX		(64 * 1024)	/* longest result */
 #define TABLE_ERR_SIZE		1024		/* a good size for err buffers */
+#define TABLE_PASSWD_NAME_MAX	255		/* longest user name unix:passwd.byname looks up */
 
 /* flags for table_open and tables_open */
 #define TABLE_FOLD_KEY	(1 << 0)	/* fold keys to lower case for every type, pcre included */
@@ -121,6 +126,19 @@ int table_db_delete(const char *type, const char *path, const char *const *keys,
 		    size_t nkeys, int flags, size_t *deleted, char *err, size_t errlen);
 
 /*
+ * proxy: client settings, for the whole process. table_proxy_set_timeout
+ * bounds each lookup (connect, request and reply together) in seconds;
+ * daemons should pass ipc_timeout, whose default TABLE_PROXY_TIMEOUT is.
+ * table_proxy_set_socket names the proxymap socket; NULL restores
+ * "private/proxymap", relative to the working directory (queue_directory
+ * in daemons); tools pass an absolute path. A change closes the
+ * connection that is kept open between lookups.
+ */
+#define TABLE_PROXY_TIMEOUT	3600
+void table_proxy_set_timeout(int seconds);
+void table_proxy_set_socket(const char *path);
+
+/*
  * Module interface (table.c and table_*.c only). Each type embeds
  * struct table first in its own struct and fills in the methods.
  */
@@ -154,6 +172,10 @@ struct table *table_inline_open(const char *type, const char *name, int flags,
 				char *err, size_t errlen);
 struct table *table_inline_static_open(const char *type, const char *name, int flags,
 				char *err, size_t errlen);
+struct table *table_passwd_open(const char *type, const char *name, int flags,
+				char *err, size_t errlen);
+struct table *table_proxy_open(const char *type, const char *name, int flags,
+			       char *err, size_t errlen);
 
 /*
  * table_reader - logical lines of a table file: '#' comment lines and

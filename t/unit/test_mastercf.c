@@ -186,29 +186,39 @@ static void test_bad(void)
 	config_problems_free(&probs);
 }
 
-/* test_groups - an -o parameter of another daemon's group is refused */
+/*
+ * test_groups - an -o parameter of the command's own group is taken, one
+ * of another daemon's group is refused (with a registry of our own, so
+ * the test does not depend on which daemons exist yet)
+ */
 static void test_groups(void)
 {
-	const struct param_group *grp = NULL;
+	static const struct param_def defs[] = {
+		{"testsvc_flavour", PT_STR, "plain", 0, 0, "a parameter of the test group", 0},
+	};
+	static const struct param_group grp = {
+		"testgrp", "testgrp.conf", "tern-testsvc, other-svc", defs, 1, sizeof(char *),
+	};
+	const struct param_group *registry[3] = { param_groups[0], &grp, NULL };
 	struct mastercf mcf;
 	struct config_problems probs;
-	char text[600];
 
-	for (int i = 1; param_groups[i] != NULL; i++)
-		if (param_groups[i]->ndefs > 0) {
-			grp = param_groups[i];
-			break;
-		}
-	if (grp == NULL) {
-		ok(1, "# SKIP no daemon parameter groups are defined yet");
-		return;
-	}
-	str_fmt(text, sizeof(text), "a unix - - - - - no-such-program -o %s=1\n", grp->defs[0].name);
-	is_int(test_load(text, &mcf, &probs), 1, "-o of another group: refused");
-	ok(probs.count == 1 && strstr(probs.list[0].text, "which no-such-program does not read") != NULL,
+	param_registry_set(registry);
+	is_int(test_load("a unix - - - - - tern-testsvc -o testsvc_flavour=x\n"
+			 "b unix - - - - - other-svc -o testsvc_flavour=y -o max_use=3\n", &mcf, &probs), 0,
+	       "-o of the command's own group: taken");
+	ok(mcf.count == 2 && strcmp(mcf.services[1].overrides[1], "max_use=3") == 0,
+	   "-o: own group and global parameters together");
+	mastercf_free(&mcf);
+	config_problems_free(&probs);
+	is_int(test_load("c unix - - - - - no-such-program -o testsvc_flavour=1\n", &mcf, &probs), 1,
+	       "-o of another group: refused");
+	ok(probs.count == 1 && strstr(probs.list[0].text, "'testsvc_flavour' belongs to testgrp.conf, "
+				       "which no-such-program does not read") != NULL,
 	   "-o of another group: says which file it belongs to");
 	mastercf_free(&mcf);
 	config_problems_free(&probs);
+	param_registry_set(NULL);
 }
 
 /* test_split - the inet name splitter master uses to bind */

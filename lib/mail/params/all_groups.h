@@ -28,7 +28,7 @@ GROUP_END
 #undef PARAM_GROUP
 
 #define PARAM_GROUP qmgr
-GROUP(qmgr, "qmgr.conf", "cleanup, pickup, qmgr, bounce")
+GROUP(qmgr, "qmgr.conf", "cleanup, pickup, qmgr, bounce, proxymap")
 #include "mail/params/qmgr.def"
 GROUP_END
 #undef PARAM_GROUP

@@ -1,0 +1,247 @@
+/*
+ * table_proxy - proxy:type:name tables: lookups that the proxymap
+ * service does for us (proxymap_proto.h), for chrooted daemons that
+ * cannot open the table themselves, and for unprivileged ones that may
+ * not read it.
+ *
+ *	proxy:unix:passwd.byname
+ *	proxy:hash:/etc/tern/aliases
+ *
+ * Opening checks only the name (a known type, not proxy: again) and
+ * never talks to proxymap, so a daemon can open its tables before the
+ * service runs. Each lookup sends one request over one connection that
+ * the whole process shares and keeps open between lookups; when that
+ * kept connection turns out to be dead (proxymap exited after max_idle
+ * or max_use, or was restarted), the request is sent once more on a new
+ * connection. Each lookup is bounded by the client timeout
+ * (table_proxy_set_timeout; ipc_timeout in daemons).
+ *
+ * Failures: anything but a clear "ok" or "notfound" from proxymap - no
+ * service, a timeout, a table proxymap refuses (not in proxy_read_maps)
+ * or cannot open, a broken reply - is a temporary error (-1) with the
+ * reason, never "not found": mail is deferred, not bounced. After a
+ * failure the connection is closed, so a late reply cannot be taken for
+ * the answer to the next question.
+ *
+ * The key goes to proxymap as given, with the TABLE_FOLD_KEY and
+ * TABLE_KEEP_CASE flags of this table: the table behind proxymap folds
+ * it exactly as it would if it were opened here. Keys longer than
+ * PROXYMAP_KEY_MAX are not found (table.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/attr.h"
+#include "base/buf.h"
+#include "base/ipc.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "mail/proxymap_proto.h"
+#include "mail/table.h"
+
+/* table_proxy - one proxy: table: the name proxymap opens */
+struct table_proxy {
+	struct table t;
+	char *remote;			/* "type:name", without "proxy:" */
+};
+
+/* table_proxy_client - the connection all proxy: tables of the process share */
+static struct table_proxy_client {
+	int fd;				/* -1: not connected */
+	char *socket;			/* NULL: PROXYMAP_SOCKET */
+	int timeout;			/* seconds */
+	int users;			/* open proxy: tables */
+	struct attr_list req, reply;
+} table_proxy_client = { .fd = -1, .timeout = TABLE_PROXY_TIMEOUT };
+
+/* table_proxy_disconnect - close the kept connection, if any */
+static void table_proxy_disconnect(struct table_proxy_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* table_proxy_set_timeout - time limit of one lookup, in seconds */
+void table_proxy_set_timeout(int seconds)
+{
+	if (seconds <= 0)
+		seconds = TABLE_PROXY_TIMEOUT;
+	table_proxy_client.timeout = seconds > INT_MAX / 1000 ? INT_MAX / 1000 : seconds;
+}
+
+/* table_proxy_set_socket - where proxymap listens (NULL: private/proxymap) */
+void table_proxy_set_socket(const char *path)
+{
+	struct table_proxy_client *c = &table_proxy_client;
+
+	table_proxy_disconnect(c);
+	free(c->socket);
+	c->socket = path ? xstrdup(path) : NULL;
+}
+
+/*
+ * table_proxy_call - send c->req and receive c->reply: 0, or -1 with why.
+ * A kept connection that fails gets one more try on a new connection,
+ * unless it timed out (the deadline is spent).
+ */
+static int table_proxy_call(struct table_proxy_client *c, char *why, size_t whylen)
+{
+	const char *path = c->socket ? c->socket : PROXYMAP_SOCKET;
+	int timeout_ms = c->timeout * 1000;
+	char e[ATTR_ERR_MAX + 64];
+
+	for (int attempt = 0;; attempt++) {
+		bool kept = c->fd >= 0;
+		int saved;
+
+		if (!kept) {
+			c->fd = ipc_connect_unix(path, timeout_ms);
+			if (c->fd < 0) {
+				str_fmt(why, whylen, "cannot connect to the proxymap service %s: %s",
+					path, strerror(errno));
+				return -1;
+			}
+		}
+		if (ipc_request(c->fd, &c->req, &c->reply, PROXYMAP_FRAME_MAX, timeout_ms,
+				e, sizeof(e)) == 0)
+			return 0;
+		saved = errno;
+		table_proxy_disconnect(c);
+		if (!kept || attempt > 0 || saved == ETIMEDOUT) {
+			str_fmt(why, whylen, "proxymap service %s: %s", path, e);
+			return -1;
+		}
+	}
+}
+
+/* table_proxy_lookup - one request, one reply */
+static int table_proxy_lookup(struct table *t, const char *key, const char **value,
+			      char *err, size_t errlen)
+{
+	struct table_proxy *tp = (struct table_proxy *) t;
+	struct table_proxy_client *c = &table_proxy_client;
+	const char *status, *text, *v;
+	char why[ATTR_ERR_MAX + 256];
+
+	attr_list_reset(&c->req);
+	attr_add_str(&c->req, PROXYMAP_OP, PROXYMAP_OP_LOOKUP);
+	attr_add_str(&c->req, PROXYMAP_TABLE, tp->remote);
+	attr_add_str(&c->req, PROXYMAP_KEY, key);
+	attr_add_int(&c->req, PROXYMAP_FLAGS, t->flags & (TABLE_FOLD_KEY | TABLE_KEEP_CASE));
+	if (attr_list_error(&c->req)) {
+		str_fmt(err, errlen, "%s: cannot build the request: %s", t->spec,
+			attr_list_error(&c->req));
+		return -1;
+	}
+	if (table_proxy_call(c, why, sizeof(why)) < 0) {
+		str_fmt(err, errlen, "%s: %s", t->spec, why);
+		return -1;
+	}
+	if (attr_need_str(&c->reply, PROXYMAP_STATUS, &status, why, sizeof(why)) < 0) {
+		table_proxy_disconnect(c);
+		str_fmt(err, errlen, "%s: bad reply from proxymap: %s", t->spec, why);
+		return -1;
+	}
+	if (strcmp(status, PROXYMAP_STATUS_NOTFOUND) == 0)
+		return 0;
+	if (strcmp(status, PROXYMAP_STATUS_OK) == 0) {
+		if (attr_need_str(&c->reply, PROXYMAP_VALUE, &v, why, sizeof(why)) < 0) {
+			table_proxy_disconnect(c);
+			str_fmt(err, errlen, "%s: bad reply from proxymap: %s", t->spec, why);
+			return -1;
+		}
+		buf_reset(&t->value);
+		if (buf_puts(&t->value, v) < 0) {
+			str_fmt(err, errlen, "%s: proxymap's result is longer than %d bytes",
+				t->spec, TABLE_VALUE_MAX);
+			return -1;
+		}
+		*value = t->value.data;
+		return 1;
+	}
+	if (strcmp(status, PROXYMAP_STATUS_ERROR) == 0) {
+		if (!attr_get_str(&c->reply, PROXYMAP_TEXT, &text))
+			text = "no reason given";
+		str_fmt(err, errlen, "%s: proxymap: %.*s", t->spec, PROXYMAP_TEXT_MAX, text);
+		return -1;
+	}
+	table_proxy_disconnect(c);
+	str_fmt(err, errlen, "%s: bad reply from proxymap: unknown status '%.64s'", t->spec, status);
+	return -1;
+}
+
+/* table_proxy_close - the last proxy: table closes the connection */
+static void table_proxy_close(struct table *t)
+{
+	struct table_proxy *tp = (struct table_proxy *) t;
+	struct table_proxy_client *c = &table_proxy_client;
+
+	free(tp->remote);
+	free(tp);
+	if (--c->users == 0) {
+		table_proxy_disconnect(c);
+		attr_list_free(&c->req);
+		attr_list_free(&c->reply);
+	}
+}
+
+/* table_proxy_type_known - is the type of "type:name" one table_open knows */
+static bool table_proxy_type_known(const char *spec)
+{
+	size_t tlen = strcspn(spec, ":");
+	const char *p = table_types();
+
+	while (*p) {
+		size_t n = strcspn(p, ", ");
+
+		if (n == tlen && memcmp(p, spec, n) == 0)
+			return true;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	return false;
+}
+
+/* table_proxy_open - check the name; proxymap is not asked until a lookup */
+struct table *table_proxy_open(const char *type, const char *name, int flags,
+			       char *err, size_t errlen)
+{
+	struct table_proxy_client *c = &table_proxy_client;
+	struct table_proxy *tp;
+	const char *colon = strchr(name, ':');
+
+	(void) flags;
+	if (colon == NULL || colon == name || colon[1] == '\0') {
+		str_fmt(err, errlen, "%s:%.200s: expected %s:type:name, such as %s:unix:passwd.byname",
+			type, name, type, type);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (strncmp(name, "proxy:", 6) == 0 || !table_proxy_type_known(name)) {
+		str_fmt(err, errlen, "%s:%.200s: proxymap cannot open a table of type '%.*s'",
+			type, name, (int) (colon - name > 64 ? 64 : colon - name), name);
+		errno = ENOTSUP;
+		return NULL;
+	}
+	if (strlen(name) > PROXYMAP_TABLE_MAX) {
+		str_fmt(err, errlen, "%s:%.100s...: table name longer than %d bytes",
+			type, name, PROXYMAP_TABLE_MAX);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (c->users++ == 0) {
+		attr_list_init(&c->req);
+		attr_list_set_limit(&c->req, PROXYMAP_FRAME_MAX);
+		attr_list_init(&c->reply);
+	}
+	tp = xcalloc(1, sizeof(*tp));
+	tp->remote = xstrdup(name);
+	tp->t.lookup = table_proxy_lookup;
+	tp->t.next = NULL;
+	tp->t.close = table_proxy_close;
+	return &tp->t;
+}
