@@ -348,15 +348,14 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	ternmap_specs(&o, argc - optind, argv + optind);
-	if ((code = ternmap_proxy_setup(&o)) != EX_OK)
-		;
-	else if (o.query)
+	code = ternmap_proxy_setup(&o);
+	if (code == EX_OK && o.query)
 		code = ternmap_query(&o);
-	else if (o.delete)
+	else if (code == EX_OK && o.delete)
 		code = ternmap_delete(&o);
-	else if (o.list)
+	else if (code == EX_OK && o.list)
 		code = ternmap_list(&o);
-	else
+	else if (code == EX_OK)
 		code = ternmap_build(&o);
 	for (int i = 0; i < o.nspecs; i++)
 		free(o.specs[i]);
