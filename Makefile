@@ -55,8 +55,8 @@ DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 
 # Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
 DAEMONS = master/master qmgr/proxymap
-TOOLS   = cli/ternctl cli/ternconf cli/ternmap
-TESTPROGS = t/svc/tern-testsvc
+TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat
+TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite
 # a program whose main file does not exist yet is skipped
 PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))
 

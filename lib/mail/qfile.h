@@ -292,7 +292,9 @@ struct qfile {
 	uint64_t body_offset;		/* content offset of the body (= len: no body) */
 	uint64_t lf_count;		/* LF bytes in the content */
 	uint32_t content_crc;
-	/* content stream state (private) */
+	/* private: array capacities and the content stream */
+	size_t rcpts_cap;
+	size_t attrs_cap;
 	uint64_t rd_pos;
 	uint32_t rd_crc;
 	bool rd_verify;
@@ -317,6 +319,12 @@ long qfile_rcpt_find(const struct qfile *qf, long long slot_offset);
 ssize_t qfile_content_read(struct qfile *qf, void *buf, size_t size, struct qfile_error *err);
 /* qfile_content_seek - continue reading at content offset pos (no checksum then) */
 int qfile_content_seek(struct qfile *qf, uint64_t pos, struct qfile_error *err);
+/*
+ * qfile_header_end - the length of the header section without the empty
+ * line that ends it (= body_offset when there is no empty line); reads
+ * two bytes, leaves the stream alone.
+ */
+int qfile_header_end(struct qfile *qf, uint64_t *end, struct qfile_error *err);
 /*
  * qfile_verify - read the whole content and check its checksum, line
  * count, body offset and header line lengths; the stream is rewound.

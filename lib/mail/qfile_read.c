@@ -240,7 +240,10 @@ static int rd_rcpt(struct rd *rd, const unsigned char *p, size_t len, long long 
 	for (size_t i = 1; i < n; i++)
 		if (p[i] != 0)
 			return qfile_err_corrupt(rd->err, fld + (long long) i, "recipient padding not zero");
-	qf->rcpts = xreallocarray(qf->rcpts, qf->nrcpts + 1, sizeof(*qf->rcpts));
+	if (qf->nrcpts == qf->rcpts_cap) {
+		qf->rcpts_cap = qf->rcpts_cap ? qf->rcpts_cap * 2 : 8;
+		qf->rcpts = xreallocarray(qf->rcpts, qf->rcpts_cap, sizeof(*qf->rcpts));
+	}
 	r = memset(&qf->rcpts[qf->nrcpts++], 0, sizeof(*r));	/* counted: qfile_close frees it */
 	r->offset = off;
 	r->slot_offset = fld + (long long) n;
@@ -301,7 +304,10 @@ static int rd_attr(struct rd *rd, const unsigned char *p, size_t len, long long 
 					 "attribute %s value %s", name, why);
 	if (qfile_attr(qf, name, NULL) != NULL)
 		return qfile_err_corrupt(rd->err, off, "second attribute %s", name);
-	qf->attrs = xreallocarray(qf->attrs, qf->nattrs + 1, sizeof(*qf->attrs));
+	if (qf->nattrs == qf->attrs_cap) {
+		qf->attrs_cap = qf->attrs_cap ? qf->attrs_cap * 2 : 8;
+		qf->attrs = xreallocarray(qf->attrs, qf->attrs_cap, sizeof(*qf->attrs));
+	}
 	a = &qf->attrs[qf->nattrs++];
 	a->name = xstrdup(name);
 	a->len = len - 1 - nlen;
@@ -574,6 +580,29 @@ int qfile_content_seek(struct qfile *qf, uint64_t pos, struct qfile_error *err)
 	qf->rd_pos = pos;
 	qf->rd_crc = 0;
 	qf->rd_verify = pos == 0;
+	return 0;
+}
+
+/* qfile_header_end - where the header lines end */
+int qfile_header_end(struct qfile *qf, uint64_t *end, struct qfile_error *err)
+{
+	unsigned char two[2];
+	uint64_t b = qf->body_offset;
+
+	*end = b;
+	if (b == 0)
+		return 0;
+	if (b == 1) {
+		if (rd_pread(qf, two, 1, qf->content_offset, err) < 0)
+			return -1;
+		if (two[0] == '\n')
+			*end = 0;
+		return 0;
+	}
+	if (rd_pread(qf, two, 2, qf->content_offset + (long long) b - 2, err) < 0)
+		return -1;
+	if (two[0] == '\n' && two[1] == '\n')
+		*end = b - 1;
 	return 0;
 }
 

@@ -525,7 +525,8 @@ int qfile_put_attr(struct qfile_writer *w, const char *name, const void *value, 
 	for (size_t i = 0; i < w->nattr; i++)
 		if (strcmp(w->attr_names[i], name) == 0)
 			return w_fail(w, QFILE_ERR_USAGE, "second attribute %s", name);
-	w->attr_names = xreallocarray(w->attr_names, w->nattr + 1, sizeof(char *));
+	if (w->nattr == 0)	/* at most QFILE_ATTR_COUNT_MAX: one allocation */
+		w->attr_names = xcalloc(QFILE_ATTR_COUNT_MAX, sizeof(char *));
 	w->attr_names[w->nattr++] = xstrdup(name);
 	rec[0] = (unsigned char) nlen;
 	memcpy(rec + 1, name, nlen);

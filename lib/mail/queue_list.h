@@ -1,0 +1,68 @@
+/*
+ * queue_list - walk the mail queue and list it: what "mailq" (sendmail
+ * -bp) prints, and the walk ternqueue builds its other listings on.
+ *
+ * The walk visits, in this order, the queue directories incoming,
+ * active, deferred, hold and timed under the queue directory, reading
+ * each queue file's envelope with qfile_open, and then maildrop (local
+ * submissions not picked up yet), reading each file's envelope frame.
+ * Within a directory, files come in name order, which for queue ids is
+ * arrival order. Files that are still being written (a queue file
+ * without its complete mark, a maildrop "tmp." file) and names that are
+ * not queue ids are skipped; a queue directory that does not exist is
+ * skipped; a file that vanishes between the directory read and the open
+ * (qmgr moved it) is skipped. A file that cannot be read is still listed,
+ * with the reason.
+ *
+ * Permissions: the queue directories belong to mail_owner, mode 0700, so
+ * only root and mail_owner can list them; anybody else gets -1 with
+ * errno EACCES (a later listing service will serve ordinary users).
+ *
+ * The mailq format is Postfix's (showq), so scripts that read mailq
+ * output keep working: a heading, then per message the queue id with a
+ * status mark ('*' active, '!' on hold, '#' timed: held for the recall
+ * window or Deferred-Delivery; ' ' otherwise), the size, the arrival
+ * time and the sender ("MAILER-DAEMON" for <>), then the recipients
+ * still to do, each under a "(reason)" line when delivery was deferred,
+ * an empty line, and a summary "-- N Kbytes in M Requests.", or "Mail
+ * queue is empty".
+ */
+#ifndef TERN_MAIL_QUEUE_LIST_H
+#define TERN_MAIL_QUEUE_LIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/attr.h"
+#include "mail/qfile.h"
+
+/* queue_list_item - one message found by the walk; valid during the callback */
+struct queue_list_item {
+	const char *queue;		/* "incoming", ..., "timed", "maildrop" */
+	const char *id;			/* the file name: the queue id */
+	char mark;			/* mailq's status mark, see above */
+	long long size;			/* content bytes (maildrop: file bytes) */
+	long long arrival;		/* seconds since the epoch */
+	const struct qfile *qf;		/* a queue file's envelope, or NULL */
+	const struct attr_list *begin;	/* a maildrop file's envelope frame, or NULL */
+	const char *error;		/* not NULL: unreadable, and why (qf, begin NULL) */
+};
+
+/* the callback: return 0 to go on, anything else stops the walk and is returned */
+typedef int queue_list_fn(const struct queue_list_item *item, void *ctx);
+
+/*
+ * queue_list_walk - call fn for every message under queue_dir. Returns
+ * 0, fn's non-zero value, or -1 with errno (EACCES: not allowed to list,
+ * ENOENT: no queue directory) and a reason in err[errlen].
+ */
+int queue_list_walk(const char *queue_dir, queue_list_fn *fn, void *ctx, char *err, size_t errlen);
+
+/*
+ * queue_list_mailq - print the queue in the mailq format to out. Returns
+ * the number of messages, or -1 as queue_list_walk (nothing printed).
+ */
+long queue_list_mailq(FILE *out, const char *queue_dir, char *err, size_t errlen);
+
+#endif

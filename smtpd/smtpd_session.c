@@ -1,0 +1,520 @@
+/*
+ * smtpd_session - one SMTP connection: input, replies, time limits,
+ * TLS switch-over and close.
+ *
+ * Input is read by a libevent bufferevent: a plain socket one, replaced
+ * after STARTTLS (or from the start on port 465) by an OpenSSL one on
+ * the same descriptor. The input loop takes what is buffered: command
+ * lines (at most smtpd_line_length_limit octets, CRLF included) go to
+ * smtpd_proto.c, content to smtpd_data.c; it stops while the session
+ * waits for cleanup, while cleanup is behind (flow control), and while
+ * TLS is being set up.
+ *
+ * Invariants: the plain bufferevent never owns the descriptor (the
+ * session closes it; the OpenSSL one owns it and the SSL). At STARTTLS
+ * every plaintext octet received after the command is discarded before
+ * the handshake starts, and the switch waits until the 220 is written.
+ * Replies are queued and written when the loop runs, so a pipelined
+ * group is answered with one write. The session is freed only from the
+ * event loop (resume event or a bufferevent callback), never from inside
+ * a command handler.
+ *
+ * Failures: a read timeout gets "421 4.4.2" and a close; a write timeout,
+ * an I/O error, EOF or a failed handshake closes at once. Each is logged
+ * the Postfix way ("timeout after DATA from host[addr]").
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "base/mem.h"
+#include "base/msg.h"
+#include "base/str.h"
+#include "mail/service.h"
+#include "smtpd.h"
+
+#define SMTPD_READ_HIGH	(256 * 1024)	/* input buffered at most */
+
+static void smtpd_session_set_bev(struct smtpd_session *s, struct bufferevent *bev);
+
+/* smtpd_session_close - log, release everything, tell the skeleton */
+static void smtpd_session_close(struct smtpd_session *s)
+{
+	struct smtpd_server *srv = s->srv;
+
+	if (s->cleanup != NULL) {
+		if (s->input == SMTPD_IN_WAIT || s->data.lost)
+			smtpd_cleanup_close(s->cleanup);	/* the outcome is cleanup's now */
+		else
+			smtpd_cleanup_abort(s->cleanup);
+		s->cleanup = NULL;
+	}
+	smtpd_proto_disconnect_log(s);
+	if (s->bev != NULL) {
+		bool owns_fd = s->ssl != NULL;
+
+		bufferevent_free(s->bev);
+		if (!owns_fd)
+			close(s->fd);
+	}
+	event_free(s->resume);
+	attr_list_free(&s->begin);
+	buf_free(&s->data.out);
+	smtpd_server_remove(srv, s);
+	free(s);
+}
+
+/* smtpd_session_line - take one command line from in: true when one was used */
+static bool smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
+{
+	struct smtpd_server *srv = s->srv;
+	size_t limit = (size_t) srv->p->smtpd_line_length_limit;
+	size_t have = evbuffer_get_length(in);
+	struct evbuffer_ptr eol;
+	size_t eol_len = 0, n, len;
+	char *line;
+
+	if (have == 0)
+		return false;
+	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (eol.pos < 0) {
+		if (s->discard_line || have >= limit) {
+			/* over-long: drop what we have, answer when its LF comes */
+			s->discard_line = true;
+			evbuffer_drain(in, have);
+		}
+		return false;
+	}
+	n = (size_t) eol.pos + 1;
+	if (s->discard_line || n > limit) {
+		evbuffer_drain(in, n);
+		s->discard_line = false;
+		s->last_verb = "CONNECT";
+		smtpd_reply(s, 500, "5.5.2", "Error: line too long");
+		return true;
+	}
+	line = s->srv == NULL ? NULL : xmalloc(n + 1);
+	if (evbuffer_remove(in, line, n) != (int) n)
+		msg_panic("smtpd_session_line: evbuffer_remove lost bytes");
+	line[n] = '\0';
+	if (n >= 2 && line[n - 2] == '\r') {
+		len = n - 2;
+	} else if (s->bare == SMTPD_BARE_REJECT) {
+		msg_info("bare <LF> received in a command from %s", s->peer);
+		smtpd_reply(s, 500, "5.5.2", "Error: bare <LF> received");
+		free(line);
+		return true;
+	} else {
+		len = n - 1;
+	}
+	line[len] = '\0';
+	if (memchr(line, '\r', len) != NULL) {
+		msg_info("bare <CR> received in a command from %s", s->peer);
+		smtpd_reply(s, 500, "5.5.2", "Error: bare <CR> received");
+		free(line);
+		return true;
+	}
+	smtpd_proto_command(s, line, len, evbuffer_get_length(in) > 0);
+	free(line);
+	return true;
+}
+
+/* smtpd_session_input - use buffered input until it runs out or must wait */
+static void smtpd_session_input(struct smtpd_session *s)
+{
+	struct smtpd_server *srv = s->srv;
+
+	while (s->bev != NULL && !s->paused) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		bool more;
+
+		switch (s->input) {
+		case SMTPD_IN_COMMAND:
+			more = smtpd_session_line(s, in);
+			break;
+		case SMTPD_IN_DATA:
+		case SMTPD_IN_BDAT:
+			more = smtpd_data_input(s, in);
+			break;
+		default:
+			return;
+		}
+		if (s->errors >= srv->p->smtpd_hard_error_limit && s->input != SMTPD_IN_CLOSING) {
+			msg_info("too many errors after %s from %s", s->last_verb, s->peer);
+			smtpd_reply_noerr(s, 421, "4.7.0", "%s Error: too many errors", srv->g->myhostname);
+			smtpd_session_finish(s);
+			return;
+		}
+		if (!more)
+			return;
+	}
+}
+
+/* smtpd_session_output_empty - nothing left to write */
+static bool smtpd_session_output_empty(struct smtpd_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0;
+}
+
+/* smtpd_session_tls_switch - the 220 is written: wrap the socket in TLS */
+static void smtpd_session_tls_switch(struct smtpd_session *s)
+{
+	struct bufferevent *bev;
+	SSL *ssl = smtpd_tls_new(s->srv);
+
+	if (ssl == NULL) {
+		smtpd_session_close(s);
+		return;
+	}
+	bufferevent_free(s->bev);		/* the plain one: fd stays open */
+	s->bev = NULL;
+	bev = bufferevent_openssl_socket_new(s->srv->base, s->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		msg_fatal("bufferevent_openssl_socket_new failed");
+	s->ssl = ssl;
+	smtpd_session_set_bev(s, bev);
+}
+
+/* smtpd_session_read_cb - input arrived */
+static void smtpd_session_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void) bev;
+	smtpd_session_input(arg);
+}
+
+/* smtpd_session_write_cb - the output is written */
+static void smtpd_session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	(void) bev;
+	if (s->input == SMTPD_IN_CLOSING)
+		smtpd_session_close(s);
+	else if (s->input == SMTPD_IN_HANDSHAKE && s->ssl == NULL)
+		smtpd_session_tls_switch(s);
+}
+
+/* smtpd_session_event_cb - EOF, error, time limit, or the handshake is done */
+static void smtpd_session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+	char err[256];
+	unsigned long code;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		s->tls = true;
+		s->input = SMTPD_IN_COMMAND;
+		smtpd_tls_describe(s->ssl, s->tls_proto, sizeof(s->tls_proto), s->tls_cipher,
+				   sizeof(s->tls_cipher), &s->tls_bits);
+		smtpd_proto_tls_done(s);
+		smtpd_session_resume(s);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    s->input != SMTPD_IN_HANDSHAKE && s->input != SMTPD_IN_CLOSING) {
+		msg_info("timeout after %s from %s", s->last_verb, s->peer);
+		smtpd_reply_noerr(s, 421, "4.4.2", "%s Error: timeout exceeded", s->srv->g->myhostname);
+		smtpd_session_finish(s);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		msg_info("timeout after %s from %s", s->last_verb, s->peer);
+	} else if (s->input == SMTPD_IN_HANDSHAKE && s->ssl != NULL && !s->tls) {
+		code = bufferevent_get_openssl_error(bev);
+		if (code != 0) {
+			smtpd_tls_error(code, err, sizeof(err));
+			msg_info("SSL_accept error from %s: %s", s->peer, err);
+		} else {
+			msg_info("SSL_accept error from %s: %s", s->peer,
+				 (what & BEV_EVENT_EOF) ? "lost connection" : strerror(errno));
+		}
+		msg_info("lost connection after %s from %s", s->last_verb, s->peer);
+	} else if (s->input != SMTPD_IN_CLOSING) {
+		msg_info("lost connection after %s from %s", s->last_verb, s->peer);
+	}
+	smtpd_session_close(s);
+}
+
+/* smtpd_session_resume_cb - deferred work: go on reading, or close */
+static void smtpd_session_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	(void) fd;
+	(void) what;
+	if (s->input == SMTPD_IN_CLOSING) {
+		if (s->bev == NULL || smtpd_session_output_empty(s))
+			smtpd_session_close(s);
+		return;
+	}
+	if (s->input == SMTPD_IN_HANDSHAKE && s->ssl == NULL) {
+		if (smtpd_session_output_empty(s))
+			smtpd_session_tls_switch(s);
+		return;
+	}
+	smtpd_session_input(s);
+}
+
+/* smtpd_session_set_bev - install a bufferevent with our callbacks and limits */
+static void smtpd_session_set_bev(struct smtpd_session *s, struct bufferevent *bev)
+{
+	struct timeval tv = {(time_t) s->srv->p->smtpd_timeout, 0};
+
+	s->bev = bev;
+	bufferevent_setcb(bev, smtpd_session_read_cb, smtpd_session_write_cb, smtpd_session_event_cb, s);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setwatermark(bev, EV_READ, 0, SMTPD_READ_HIGH);
+	if (s->ssl != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* smtpd_session_peer - client address and port, the "name[addr]" form */
+static void smtpd_session_peer(struct smtpd_session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	str_copy(s->addr, "unknown", sizeof(s->addr));
+	if (getpeername(s->fd, (struct sockaddr *) &ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+
+			inet_ntop(AF_INET, &sin->sin_addr, s->addr, sizeof(s->addr));
+			s->port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+
+			if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+				inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], s->addr, sizeof(s->addr));
+			else
+				inet_ntop(AF_INET6, &sin6->sin6_addr, s->addr, sizeof(s->addr));
+			s->port = ntohs(sin6->sin6_port);
+		}
+	}
+	/* Known compromise: no reverse DNS yet (it needs the asynchronous resolver) */
+	str_copy(s->name, "unknown", sizeof(s->name));
+	str_fmt(s->peer, sizeof(s->peer), "%s[%s]", s->name, s->addr);
+}
+
+/* smtpd_session_open - a new client connection */
+void smtpd_session_open(struct smtpd_server *srv, int fd)
+{
+	struct smtpd_session *s = xcalloc(1, sizeof(*s));
+	struct bufferevent *bev;
+	char peek;
+	int m;
+
+	s->srv = srv;
+	s->fd = fd;
+	s->state = SMTPD_ST_START;
+	s->input = SMTPD_IN_COMMAND;
+	s->last_verb = "CONNECT";
+	str_fmt(s->id, sizeof(s->id), "%lx.%llx", (long) getpid(), ++srv->seq);
+	attr_list_init(&s->begin);
+	buf_init(&s->data.out, 2 * IPC_CHUNK_MAX + 16);
+	smtpd_session_peer(s);
+	smtpd_server_add(srv, s);
+	s->resume = event_new(srv->base, -1, 0, smtpd_session_resume_cb, s);
+	msg_info("connect from %s", s->peer);
+
+	m = smtpd_netlist_match(srv->mynetworks, s->addr);
+	s->relay_ok = m == 1;
+	s->bare = srv->bare;
+	if (s->bare == SMTPD_BARE_REJECT && srv->bare_exceptions != NULL &&
+	    smtpd_netlist_match(srv->bare_exceptions, s->addr) == 1)
+		s->bare = SMTPD_BARE_NORMALIZE;
+
+	if (srv->p->smtpd_tls_wrappermode) {
+		SSL *ssl = smtpd_tls_new(srv);
+
+		if (ssl == NULL) {
+			smtpd_session_close(s);
+			return;
+		}
+		s->ssl = ssl;
+		s->input = SMTPD_IN_HANDSHAKE;
+		bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL)
+			msg_fatal("bufferevent_openssl_socket_new failed");
+		smtpd_session_set_bev(s, bev);
+		return;
+	}
+	bev = bufferevent_socket_new(srv->base, fd, 0);
+	if (bev == NULL)
+		msg_fatal("bufferevent_socket_new failed");
+	smtpd_session_set_bev(s, bev);
+	if (srv->stopping) {
+		smtpd_reply_noerr(s, 421, "4.3.2", "%s Service shutting down", srv->g->myhostname);
+		smtpd_session_finish(s);
+		return;
+	}
+	if (srv->p->smtpd_forbid_unauth_pipelining && recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		msg_info("improper command pipelining before greeting from %s", s->peer);
+		smtpd_reply_noerr(s, 554, "5.5.0", "Error: SMTP protocol synchronization");
+		smtpd_session_finish(s);
+		return;
+	}
+	smtpd_proto_greet(s);
+}
+
+/* smtpd_reply_va - format and queue one reply line */
+__attribute__((format(printf, 5, 0)))
+static void smtpd_reply_va(struct smtpd_session *s, bool count, int code, const char *enh,
+			   const char *fmt, va_list ap)
+{
+	char text[SMTPD_TEXT_MAX];
+	int n;
+
+	if (s->bev == NULL || s->input == SMTPD_IN_CLOSING)
+		return;
+	vsnprintf(text, sizeof(text), fmt, ap);
+	if (enh != NULL)
+		n = evbuffer_add_printf(bufferevent_get_output(s->bev), "%d %s %s\r\n", code, enh, text);
+	else
+		n = evbuffer_add_printf(bufferevent_get_output(s->bev), "%d %s\r\n", code, text);
+	if (n < 0)
+		msg_fatal("smtpd_reply: out of memory");
+	if (count && code >= 400)
+		s->errors++;
+}
+
+/* smtpd_reply - queue a reply; 4xx and 5xx count as errors */
+void smtpd_reply(struct smtpd_session *s, int code, const char *enh, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpd_reply_va(s, true, code, enh, fmt, ap);
+	va_end(ap);
+}
+
+/* smtpd_reply_noerr - queue a reply that is not counted as an error */
+void smtpd_reply_noerr(struct smtpd_session *s, int code, const char *enh, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpd_reply_va(s, false, code, enh, fmt, ap);
+	va_end(ap);
+}
+
+/* smtpd_reply_set - fill a kept reply */
+void smtpd_reply_set(struct smtpd_reply *r, int code, const char *enh, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->code = code;
+	str_copy(r->enh, enh, sizeof(r->enh));
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+/* smtpd_reply_kept - send a kept reply */
+void smtpd_reply_kept(struct smtpd_session *s, const struct smtpd_reply *r)
+{
+	smtpd_reply(s, r->code, r->enh, "%s", r->text);
+}
+
+/* smtpd_write - queue raw text */
+void smtpd_write(struct smtpd_session *s, const char *text, size_t len)
+{
+	if (s->bev == NULL || s->input == SMTPD_IN_CLOSING)
+		return;
+	if (evbuffer_add(bufferevent_get_output(s->bev), text, len) < 0)
+		msg_fatal("smtpd_write: out of memory");
+}
+
+/* smtpd_session_finish - no more input; close when the output is written */
+void smtpd_session_finish(struct smtpd_session *s)
+{
+	if (s->input == SMTPD_IN_CLOSING)
+		return;
+	s->input = SMTPD_IN_CLOSING;
+	if (s->bev != NULL)
+		bufferevent_disable(s->bev, EV_READ);
+	smtpd_session_resume(s);
+}
+
+/* smtpd_session_resume - run the input loop from the event loop */
+void smtpd_session_resume(struct smtpd_session *s)
+{
+	event_active(s->resume, EV_TIMEOUT, 1);
+}
+
+/* smtpd_session_reading - reading from the client on or off */
+void smtpd_session_reading(struct smtpd_session *s, bool on)
+{
+	if (s->bev == NULL)
+		return;
+	if (on && s->input != SMTPD_IN_CLOSING && s->input != SMTPD_IN_WAIT && !s->paused)
+		bufferevent_enable(s->bev, EV_READ);
+	else if (!on)
+		bufferevent_disable(s->bev, EV_READ);
+}
+
+/* smtpd_session_pending - input received and not used yet */
+size_t smtpd_session_pending(struct smtpd_session *s)
+{
+	return s->bev ? evbuffer_get_length(bufferevent_get_input(s->bev)) : 0;
+}
+
+/* smtpd_session_starttls - the 220 is queued: drop plaintext, then switch */
+void smtpd_session_starttls(struct smtpd_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t junk = evbuffer_get_length(in);
+
+	s->input = SMTPD_IN_HANDSHAKE;
+	bufferevent_disable(s->bev, EV_READ);
+	if (junk > 0) {
+		/* CVE-2011-0411 class: nothing sent before the handshake may count */
+		msg_info("discarding %zu octets of plaintext pipelined after STARTTLS from %s", junk, s->peer);
+		evbuffer_drain(in, junk);
+	}
+	smtpd_session_resume(s);	/* switches when the 220 is written */
+}
+
+/* smtpd_session_shutdown - SIGTERM: 421 now, or after the reply under way */
+void smtpd_session_shutdown(struct smtpd_session *s)
+{
+	s->stopping = true;
+	switch (s->input) {
+	case SMTPD_IN_WAIT:
+	case SMTPD_IN_CLOSING:
+		return;			/* smtpd_data_result says 421 after its reply */
+	case SMTPD_IN_HANDSHAKE:
+		if (s->ssl == NULL)
+			break;
+		smtpd_session_finish(s);	/* nothing can be said inside a half-made TLS */
+		return;
+	case SMTPD_IN_DATA:
+	case SMTPD_IN_BDAT:
+		msg_info("%s: message abandoned: shutting down", s->peer);
+		smtpd_data_reset(s);
+		break;
+	case SMTPD_IN_COMMAND:
+		break;
+	}
+	smtpd_reply_noerr(s, 421, "4.3.2", "%s Service shutting down", s->srv->g->myhostname);
+	smtpd_session_finish(s);
+}
+
+/* smtpd_session_free - close from outside the loop's session callbacks */
+void smtpd_session_free(struct smtpd_session *s)
+{
+	smtpd_session_finish(s);
+}
