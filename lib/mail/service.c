@@ -35,6 +35,7 @@
 #include "base/str.h"
 #include "mail/master_proto.h"
 #include "mail/service.h"
+#include "mail/table.h"
 
 #define SERVICE_OVERRIDES_MAX	256	/* -o options on one command line */
 #define SERVICE_TRIGGER_TIMEOUT	10	/* seconds to read one wake-up request */
@@ -538,6 +539,8 @@ int service_main(int argc, char **argv, const struct service_desc *desc)
 	svc->session_limit = desc->session_limit > 0 ? desc->session_limit : SERVICE_SESSION_LIMIT;
 	if (chdir(g->queue_directory) < 0)
 		msg_fatal("chdir %s: %s", g->queue_directory, strerror(errno));
+	/* proxy: tables in any daemon wait no longer than other internal calls */
+	table_proxy_set_timeout((int) g->ipc_timeout);
 
 	if ((svc->base = event_base_new()) == NULL)
 		msg_fatal("event_base_new failed");
