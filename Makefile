@@ -54,7 +54,7 @@ DEB_TEST  = perl mandoc openssl python3 swaks procps iproute2 db5.3-util
 DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 
 # Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
-DAEMONS = master/master qmgr/proxymap
+DAEMONS = master/master qmgr/proxymap qmgr/cleanup
 TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat
 TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite
 # a program whose main file does not exist yet is skipped

@@ -62,18 +62,44 @@ static int terncat_usage(void)
 	return EX_USAGE;
 }
 
-/* terncat_escaped - text with control bytes and backslash as \xNN, \\ */
-static void terncat_escaped(const char *p, size_t len)
+/* terncat_utf8_len - length of a valid UTF-8 sequence at p (2-4), or 0 */
+static size_t terncat_utf8_len(const unsigned char *p, size_t left)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char) p[i];
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+	    : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
 
-		if (c == '\\')
+	if (n == 0 || n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		return 0;		/* a C1 control such as CSI */
+	return n;
+}
+
+/*
+ * terncat_escaped - print text with control characters (C0, DEL, C1),
+ * bytes that are not UTF-8, and backslash as \xNN and \\, so a hostile
+ * queue file cannot drive the terminal
+ */
+static void terncat_escaped(const char *text, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) text;
+
+	for (size_t i = 0; i < len; i++) {
+		size_t n;
+
+		if (p[i] == '\\') {
 			fputs("\\\\", stdout);
-		else if (c < 0x20 || c == 0x7f)
-			printf("\\x%02x", c);
-		else
-			putchar(c);
+		} else if (p[i] >= 0x20 && p[i] < 0x7f) {
+			putchar(p[i]);
+		} else if (p[i] >= 0x80 && (n = terncat_utf8_len(p + i, len - i)) > 0) {
+			fwrite(p + i, 1, n, stdout);
+			i += n - 1;
+		} else {
+			printf("\\x%02x", p[i]);
+		}
 	}
 }
 

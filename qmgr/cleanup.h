@@ -226,6 +226,7 @@ struct cleanup_job {
 	struct qfile_error err;
 	void (*done)(struct cleanup_job *job);
 	void *ctx;
+	bool synced;			/* private: its directory fsync ran */
 	struct cleanup_job *next;	/* private */
 };
 

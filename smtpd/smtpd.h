@@ -119,14 +119,15 @@ struct smtpd_reply {
 /* smtpd_content - the content of one message on its way to cleanup */
 struct smtpd_content {
 	int scan;			/* scanner state (smtpd_data.c) */
-	bool bol_real;			/* the line started after a real CRLF */
+	int bol;			/* how the line started: real CRLF, bare LF, bare CR */
+	bool eol;			/* nothing produced yet, or the last octet was LF */
 	bool bdat;			/* content comes by BDAT */
 	bool last;			/* BDAT ... LAST seen */
 	uint64_t chunk_left;		/* octets of this BDAT chunk still to read */
 	uint64_t size;			/* content octets produced (CRLF line ends) */
 	int bare;			/* first bare line end seen: 0, '\n' or '\r' */
-	bool lost;			/* cleanup went away */
 	struct smtpd_reply fail;	/* the reply at the end instead of cleanup's */
+	struct smtpd_reply chunk_fail;	/* the reply to the BDAT chunk being read */
 	struct buf out;			/* produced, not yet sent to cleanup */
 };
 
@@ -156,9 +157,9 @@ struct smtpd_session {
 	bool discard_line;		/* skipping the rest of an over-long line */
 	bool paused;			/* cleanup is behind: not reading */
 	bool stopping;			/* 421 when the current work is done */
-	bool lost;			/* client gone: only the cleanup side is left */
 	int errors;			/* refused commands, for smtpd_hard_error_limit */
 	const char *last_verb;		/* for "timeout after X", "lost connection after X" */
+	int verb;			/* table index of the command awaiting its reply, or -1 */
 	char tls_proto[32];
 	char tls_cipher[64];
 	int tls_bits;
@@ -170,6 +171,7 @@ struct smtpd_session {
 	unsigned rcpt_tried;
 	unsigned rcpt_overshoot;	/* 452 4.5.3 replies, not counted as errors */
 	bool smtputf8;
+	unsigned mail_flags;		/* CLEANUP_FLAG_* from MAIL */
 	struct smtpd_reply bdat_fail;	/* a failed BDAT transaction: every chunk gets it */
 	struct smtpd_content data;
 	struct smtpd_cleanup *cleanup;	/* while a message is under way */
@@ -203,14 +205,12 @@ void smtpd_session_finish(struct smtpd_session *s);
 void smtpd_session_resume(struct smtpd_session *s);
 /* smtpd_session_reading - turn reading from the client on or off */
 void smtpd_session_reading(struct smtpd_session *s, bool on);
-/* smtpd_session_starttls - after the 220: discard plaintext input, start the handshake */
+/* smtpd_session_starttls - the 220 is queued: discard plaintext input, then the handshake */
 void smtpd_session_starttls(struct smtpd_session *s);
 /* smtpd_session_pending - input octets already received and not yet used */
 size_t smtpd_session_pending(struct smtpd_session *s);
 /* smtpd_session_shutdown - SIGTERM: 421 4.3.2 now, or after the message under way */
 void smtpd_session_shutdown(struct smtpd_session *s);
-/* smtpd_session_done - the session's work is over (client lost and cleanup done) */
-void smtpd_session_free(struct smtpd_session *s);
 
 /* smtpd_proto.c */
 void smtpd_proto_greet(struct smtpd_session *s);
@@ -220,7 +220,9 @@ void smtpd_proto_command(struct smtpd_session *s, char *line, size_t len, bool m
 void smtpd_proto_reset(struct smtpd_session *s);
 /* smtpd_proto_tls_done - the handshake finished: log, forget the state, greet on 465 */
 void smtpd_proto_tls_done(struct smtpd_session *s);
-/* smtpd_proto_count - count a verb for the disconnect line */
+/* smtpd_proto_settle - a final reply (not 354) to the command under way: count it */
+void smtpd_proto_settle(struct smtpd_session *s, int code);
+/* smtpd_proto_disconnect_log - the "disconnect from" line */
 void smtpd_proto_disconnect_log(struct smtpd_session *s);
 /* smtpd_log_reject - "NOQUEUE: reject: VERB from peer: reply; from=<> to=<> proto= helo=<>" */
 void smtpd_log_reject(struct smtpd_session *s, const char *qid, const char *verb, int code,

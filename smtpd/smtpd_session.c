@@ -52,13 +52,8 @@ static void smtpd_session_close(struct smtpd_session *s)
 {
 	struct smtpd_server *srv = s->srv;
 
-	if (s->cleanup != NULL) {
-		if (s->input == SMTPD_IN_WAIT || s->data.lost)
-			smtpd_cleanup_close(s->cleanup);	/* the outcome is cleanup's now */
-		else
-			smtpd_cleanup_abort(s->cleanup);
-		s->cleanup = NULL;
-	}
+	if (s->cleanup != NULL)
+		smtpd_data_reset(s);	/* ABORT, or close when cleanup has it all */
 	smtpd_proto_disconnect_log(s);
 	if (s->bev != NULL) {
 		bool owns_fd = s->ssl != NULL;
@@ -99,11 +94,10 @@ static bool smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
 	if (s->discard_line || n > limit) {
 		evbuffer_drain(in, n);
 		s->discard_line = false;
-		s->last_verb = "CONNECT";
 		smtpd_reply(s, 500, "5.5.2", "Error: line too long");
 		return true;
 	}
-	line = s->srv == NULL ? NULL : xmalloc(n + 1);
+	line = xmalloc(n + 1);
 	if (evbuffer_remove(in, line, n) != (int) n)
 		msg_panic("smtpd_session_line: evbuffer_remove lost bytes");
 	line[n] = '\0';
@@ -321,6 +315,7 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 	s->state = SMTPD_ST_START;
 	s->input = SMTPD_IN_COMMAND;
 	s->last_verb = "CONNECT";
+	s->verb = -1;
 	str_fmt(s->id, sizeof(s->id), "%lx.%llx", (long) getpid(), ++srv->seq);
 	attr_list_init(&s->begin);
 	buf_init(&s->data.out, 2 * IPC_CHUNK_MAX + 16);
@@ -389,6 +384,7 @@ static void smtpd_reply_va(struct smtpd_session *s, bool count, int code, const 
 		msg_fatal("smtpd_reply: out of memory");
 	if (count && code >= 400)
 		s->errors++;
+	smtpd_proto_settle(s, code);
 }
 
 /* smtpd_reply - queue a reply; 4xx and 5xx count as errors */
@@ -510,11 +506,5 @@ void smtpd_session_shutdown(struct smtpd_session *s)
 		break;
 	}
 	smtpd_reply_noerr(s, 421, "4.3.2", "%s Service shutting down", s->srv->g->myhostname);
-	smtpd_session_finish(s);
-}
-
-/* smtpd_session_free - close from outside the loop's session callbacks */
-void smtpd_session_free(struct smtpd_session *s)
-{
 	smtpd_session_finish(s);
 }

@@ -204,6 +204,9 @@ struct qfile_writer;
  * qfile_create - create a new queue file in dir, mode 0600 (incomplete),
  * named by its new queue id. arrival is the arrival time (NULL: the id's
  * creation time). Costs open, fstat, rename. Returns NULL with err set.
+ * Call it from one thread only: ids of one process come from one
+ * per-process clock. The other writer calls touch only their own writer,
+ * so qfile_commit of different writers may run in parallel threads.
  */
 struct qfile_writer *qfile_create(struct qfile_dir *dir, const struct timeval *arrival,
 				  struct qfile_error *err);

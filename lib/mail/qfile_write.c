@@ -206,11 +206,11 @@ static int w_claim_name(struct qfile_dir *dir, const char *tmp, unsigned long lo
 		if (qid_make(qid, usecs / 1000000, (long) (usecs % 1000000), ino) < 0)
 			return qfile_err(err, QFILE_ERR_SYSTEM, ERANGE, -1,
 					 "system clock out of range for queue ids");
-		if ((inj = qfile_fault(QFILE_OP_RENAME, NULL)) != 0) {
+		if ((inj = qfile_fault(QFILE_OP_RENAME, NULL)) != 0)
 			errno = inj;
-		} else if (renameat2(dir->fd, tmp, dir->fd, qid, RENAME_NOREPLACE) == 0) {
+		else if (renameat2(dir->fd, tmp, dir->fd, qid, RENAME_NOREPLACE) == 0)
 			return 0;
-		} else if (errno == EINVAL || errno == ENOSYS) {
+		if (errno == EINVAL || errno == ENOSYS) {
 			/* a file system without RENAME_NOREPLACE: link never replaces either */
 			if (linkat(dir->fd, tmp, dir->fd, qid, 0) == 0) {
 				if (unlinkat(dir->fd, tmp, 0) == 0)

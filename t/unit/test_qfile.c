@@ -409,11 +409,12 @@ static void test_body_offset(void)
 {
 	static const struct {
 		const char *content;
-		unsigned long long body, lines;
+		unsigned long long body, lines, hdr_end;
 	} cases[] = {
-		{"", 0, 0}, {"\n", 1, 1}, {"\nbody\n", 1, 2}, {"A: b\n", 5, 1}, {"A: b\n\nbody", 6, 2},
-		{"A: b\nC: d\n\n\n", 11, 4}, {"no newline", 10, 0}, {"A: b\n \n\nx", 8, 3},
-		{"A: b\r\n\r\nx\r\n", 11, 3},
+		{"", 0, 0, 0}, {"\n", 1, 1, 0}, {"\nbody\n", 1, 2, 0}, {"A: b\n", 5, 1, 5},
+		{"A: b\n\nbody", 6, 2, 5}, {"A: b\n\n", 6, 2, 5}, {"A: b\nC: d\n\n\n", 11, 4, 10},
+		{"no newline", 10, 0, 10}, {"x", 1, 0, 1}, {"A: b\n \n\nx", 8, 3, 7},
+		{"A: b\r\n\r\nx\r\n", 11, 3, 11},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -425,14 +426,17 @@ static void test_body_offset(void)
 			struct qfile_error err;
 			struct qfile *qf = put_split(cases[i].content, k, id);
 
+			uint64_t hdr_end = 99;
+
 			if (qf == NULL || qf->body_offset != cases[i].body || qf->lf_count != cases[i].lines
-			    || qfile_verify(qf, &err) < 0)
+			    || qfile_verify(qf, &err) < 0 || qfile_header_end(qf, &hdr_end, &err) < 0
+			    || hdr_end != cases[i].hdr_end)
 				bad++;
 			qfile_close(qf);
 			unlink(in_q(id));
 		}
-		ok(bad == 0, "case %zu: body at %llu, %llu lines, for all %zu splits", i, cases[i].body,
-		   cases[i].lines, len + 1);
+		ok(bad == 0, "case %zu: body at %llu, %llu lines, headers end at %llu, for all %zu splits", i,
+		   cases[i].body, cases[i].lines, cases[i].hdr_end, len + 1);
 	}
 }
 
@@ -1530,6 +1534,10 @@ static void test_faults(void)
 		fault_errno = EEXIST;
 		ok(scenario(&err) == 0 && check_valid_and_clear(), "EEXIST on %s is retried", k ? "rename" : "create");
 	}
+	fault_calls = 0;
+	fault_at = 2;
+	fault_errno = EINVAL;		/* a file system without RENAME_NOREPLACE */
+	ok(scenario(&err) == 0 && check_valid_and_clear(), "rename refused with EINVAL: link and unlink instead");
 
 	/* reader and updater failures */
 	char *id;

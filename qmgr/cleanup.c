@@ -1,0 +1,391 @@
+/*
+ * cleanup - the only writer of queue files (cleanup(8)).
+ *
+ * A SERVICE_MULTI daemon: one event loop serves every connection of the
+ * process; each connection carries messages one after another over the
+ * protocol of mail/cleanup_proto.h. Per connection the protocol is a
+ * state table:
+ *
+ *	state	frame			action
+ *	IDLE	op=begin		cleanup_msg_begin -> CONTENT
+ *	IDLE	op=abort		ignored (nothing open)
+ *	CONTENT	chunk			cleanup_msg_content
+ *	CONTENT	end			cleanup_msg_end; ready: submit -> COMMIT
+ *					failed: RESULT error -> IDLE
+ *	CONTENT	op=abort		file removed, no RESULT -> IDLE
+ *	COMMIT	(reading paused)	commit done: RESULT -> IDLE, read again
+ *	any	anything else		protocol error: log, close
+ *
+ * The peer's uid and pid come from SO_PEERCRED, never from the frames.
+ * A connection that closes, times out or breaks the protocol in CONTENT
+ * loses its message: the file is removed. One that closes in COMMIT
+ * keeps the file if the commit succeeds (the source never saw "ok", so it
+ * did not answer 250 either; delivering twice beats losing mail).
+ *
+ * After each batch of commits with at least one success, qmgr gets a
+ * wake-up ("W", as master sends) on public/qmgr, without waiting: when
+ * the socket is absent or busy the files wait in incoming/ for qmgr's
+ * next scan.
+ *
+ * Failures: configuration and environment problems at start are fatal
+ * (the skeleton's msg_fatal); everything a peer does only costs it its
+ * connection.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/attr.h"
+#include "base/ipc.h"
+#include "base/mem.h"
+#include "base/msg.h"
+#include "base/str.h"
+#include "mail/cleanup_proto.h"
+#include "mail/config.h"
+#include "mail/service.h"
+#include "cleanup.h"
+
+#define CLEANUP_QMGR_SOCKET	"public/qmgr"
+#define CLEANUP_QMGR_REQUEST	"W"
+
+enum conn_state { CONN_IDLE, CONN_CONTENT, CONN_COMMIT };
+
+struct cleanup_conn {
+	struct service *svc;
+	struct ipc_conn *ipc;
+	uid_t uid;
+	pid_t pid;
+	enum conn_state state;
+	bool gone;			/* ipc closed while in COMMIT */
+	struct ipc_stream stream;
+	struct cleanup_msg *msg;
+	struct cleanup_job job;
+	struct cleanup_conn *prev, *next;
+};
+
+static struct cleanup_cfg cleanup_cfg;
+static struct qfile_dir cleanup_incoming = {-1, NULL}, cleanup_hold = {-1, NULL};
+static struct cleanup_commit *cleanup_committer;
+static struct cleanup_conn *cleanup_conns;	/* every open connection */
+static struct attr_list cleanup_reply_frame;
+static bool cleanup_wake_qmgr;
+static bool cleanup_stopping;
+static int cleanup_ipc_ms;
+
+/* conn_free - forget a connection (its message and file too) */
+static void conn_free(struct cleanup_conn *c)
+{
+	if (c->ipc)
+		ipc_conn_free(c->ipc);
+	cleanup_msg_free(c->msg);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		cleanup_conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	service_conn_done(c->svc);
+	free(c);
+}
+
+/* conn_lost - the connection is over; a message in progress is discarded */
+static void conn_lost(struct cleanup_conn *c, const char *why)
+{
+	if (c->state == CONN_CONTENT && c->msg && c->msg->qid[0])
+		msg_info("%s: %s from uid %ld pid %ld in the middle of the message; discarded",
+			 c->msg->qid, why, (long) c->uid, (long) c->pid);
+	if (c->state == CONN_COMMIT) {
+		/* the commit thread owns the file; conn_committed frees us */
+		if (c->ipc)
+			ipc_conn_free(c->ipc);
+		c->ipc = NULL;
+		c->gone = true;
+		return;
+	}
+	conn_free(c);
+}
+
+/* conn_protocol_error - a peer broke the protocol: log and close */
+__attribute__((format(printf, 2, 3)))
+static void conn_protocol_error(struct cleanup_conn *c, const char *fmt, ...)
+{
+	char why[ATTR_ERR_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	msg_warn("protocol error from uid %ld pid %ld: %s; connection closed", (long) c->uid,
+		 (long) c->pid, why);
+	conn_lost(c, "protocol error");
+}
+
+/* conn_result - send the RESULT frame of the current message */
+static void conn_result(struct cleanup_conn *c)
+{
+	struct cleanup_msg *m = c->msg;
+	struct attr_list *l = &cleanup_reply_frame;
+
+	attr_list_reset(l);
+	if (m->stat == CLEANUP_STAT_OK) {
+		attr_add_str(l, CLEANUP_STATUS, CLEANUP_STATUS_OK);
+		attr_add_str(l, CLEANUP_QUEUE_ID, m->qid);
+	} else {
+		attr_add_str(l, CLEANUP_STATUS, CLEANUP_STATUS_ERROR);
+		attr_add_int(l, CLEANUP_REPLY_CODE, m->reply.code);
+		attr_add_str(l, CLEANUP_REPLY_DSN, m->reply.dsn);
+		attr_add_str(l, CLEANUP_REPLY_TEXT, m->reply.text);
+	}
+	if (ipc_conn_send(c->ipc, l) < 0)
+		msg_warn("%s: cannot send the result to uid %ld pid %ld: %s", m->qid[0] ? m->qid : "NOQUEUE",
+			 (long) c->uid, (long) c->pid, attr_list_error(l) ? attr_list_error(l) : strerror(errno));
+	cleanup_msg_free(m);
+	c->msg = NULL;
+	c->state = CONN_IDLE;
+	if (cleanup_stopping)
+		ipc_conn_finish(c->ipc);
+}
+
+/* conn_committed - the commit thread is done with our file */
+static void conn_committed(struct cleanup_job *job)
+{
+	struct cleanup_conn *c = job->ctx;
+
+	c->msg->w = job->w;
+	cleanup_msg_committed(c->msg, job->failed ? &job->err : NULL);
+	if (c->msg->stat == CLEANUP_STAT_OK)
+		cleanup_wake_qmgr = true;
+	if (c->gone) {
+		conn_free(c);
+		return;
+	}
+	conn_result(c);
+	ipc_conn_read_enable(c->ipc, true);
+}
+
+/* conn_end - "end" arrived: commit, or answer the failure */
+static void conn_end(struct cleanup_conn *c)
+{
+	struct cleanup_msg *m = c->msg;
+
+	if (!cleanup_msg_end(m)) {
+		conn_result(c);
+		return;
+	}
+	c->state = CONN_COMMIT;
+	memset(&c->job, 0, sizeof(c->job));
+	c->job.w = m->w;
+	c->job.dir = m->dir;
+	c->job.done = conn_committed;
+	c->job.ctx = c;
+	m->w = NULL;			/* the commit thread has it now */
+	ipc_conn_read_enable(c->ipc, false);
+	cleanup_commit_submit(cleanup_committer, &c->job);
+}
+
+/* conn_on_frame - one frame, by the state table above */
+static void conn_on_frame(struct ipc_conn *ipc, const struct attr_list *frame, void *arg)
+{
+	struct cleanup_conn *c = arg;
+	const struct attr *opa = attr_find(frame, CLEANUP_OP, NULL);
+	const char *op = opa && opa->type == ATTR_STR ? opa->value : NULL;
+	char err[ATTR_ERR_MAX];
+	const void *p;
+	size_t n;
+
+	(void) ipc;
+	if (opa && op == NULL) {
+		conn_protocol_error(c, "attribute \"op\" is not a string");
+		return;
+	}
+	switch (c->state) {
+	case CONN_IDLE:
+		if (op && strcmp(op, CLEANUP_OP_BEGIN) == 0) {
+			c->msg = cleanup_msg_begin(&cleanup_cfg, frame, c->uid);
+			ipc_stream_init(&c->stream);
+			c->state = CONN_CONTENT;
+		} else if (op && strcmp(op, CLEANUP_OP_ABORT) == 0) {
+			msg_debug("abort from uid %ld with no message open", (long) c->uid);
+		} else {
+			conn_protocol_error(c, "%s%s%s where a BEGIN frame must come", op ? "op \"" : "a frame without op",
+					    op ? op : "", op ? "\"" : "");
+		}
+		return;
+	case CONN_CONTENT:
+		if (op && strcmp(op, CLEANUP_OP_ABORT) == 0) {
+			if (c->msg->qid[0])
+				msg_info("%s: aborted by the source; discarded", c->msg->qid);
+			cleanup_msg_free(c->msg);
+			c->msg = NULL;
+			c->state = CONN_IDLE;
+			return;
+		}
+		if (op) {
+			conn_protocol_error(c, "op \"%s\" inside a message", op);
+			return;
+		}
+		switch (ipc_stream_take(&c->stream, frame, &p, &n, err, sizeof(err))) {
+		case IPC_STREAM_DATA:
+			cleanup_msg_content(c->msg, p, n);
+			return;
+		case IPC_STREAM_END_OK:
+			conn_end(c);
+			return;
+		default:
+			conn_protocol_error(c, "content stream: %s", err);
+			return;
+		}
+	case CONN_COMMIT:
+		msg_panic("cleanup: frame while reading is paused");
+	}
+}
+
+/* conn_on_close - the peer closed, timed out or sent a malformed frame */
+static void conn_on_close(struct ipc_conn *ipc, const char *reason, void *arg)
+{
+	struct cleanup_conn *c = arg;
+
+	(void) ipc;
+	if (reason)
+		msg_warn("connection from uid %ld pid %ld: %s; closed", (long) c->uid, (long) c->pid, reason);
+	conn_lost(c, reason ? "connection error" : "lost connection");
+}
+
+/* cleanup_on_connection - a source connected */
+static void cleanup_on_connection(struct service *svc, int fd)
+{
+	struct cleanup_conn *c = xcalloc(1, sizeof(*c));
+	uid_t uid = (uid_t) -1;
+	pid_t pid = 0;
+
+	c->svc = svc;
+	if (ipc_peer_uid(fd, &uid, NULL, &pid) < 0)
+		msg_warn("cannot learn the peer of a connection: %s", strerror(errno));
+	c->uid = uid;
+	c->pid = pid;
+	c->state = CONN_IDLE;
+	c->next = cleanup_conns;
+	if (cleanup_conns)
+		cleanup_conns->prev = c;
+	cleanup_conns = c;
+	c->ipc = ipc_conn_new(service_base(svc), fd, 0, conn_on_frame, conn_on_close, c);
+	ipc_conn_set_timeout(c->ipc, cleanup_ipc_ms, cleanup_ipc_ms);
+	msg_debug("connection from uid %ld pid %ld", (long) uid, (long) pid);
+	if (cleanup_stopping)
+		ipc_conn_finish(c->ipc);
+}
+
+/* cleanup_trigger_qmgr - wake qmgr up; never waits, never fails a message */
+static void cleanup_trigger_qmgr(void *arg)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	(void) arg;
+	if (!cleanup_wake_qmgr)
+		return;
+	cleanup_wake_qmgr = false;
+	str_copy(sun.sun_path, CLEANUP_QMGR_SOCKET, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+		msg_warn("wake-up of qmgr: socket: %s", strerror(errno));
+		return;
+	}
+	if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0)
+		msg_debug("wake-up of qmgr: connect %s: %s", CLEANUP_QMGR_SOCKET, strerror(errno));
+	else if (send(fd, CLEANUP_QMGR_REQUEST, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		msg_debug("wake-up of qmgr: write: %s", strerror(errno));
+	close(fd);
+}
+
+/* cleanup_on_stop - stop: close idle connections now, busy ones after their message */
+static void cleanup_on_stop(struct service *svc)
+{
+	(void) svc;
+	cleanup_stopping = true;
+	for (struct cleanup_conn *c = cleanup_conns; c; c = c->next)
+		if (c->state == CONN_IDLE && c->ipc)
+			ipc_conn_finish(c->ipc);
+}
+
+/* cleanup_pre_jail - as root: the time zone, before a chroot hides it */
+static void cleanup_pre_jail(struct service *svc)
+{
+	(void) svc;
+	tzset();
+}
+
+/* cleanup_open_dir - a queue directory, relative to queue_directory */
+static void cleanup_open_dir(struct qfile_dir *dir, const char *name)
+{
+	struct qfile_error err;
+
+	if (qfile_dir_open(dir, name, &err) < 0)
+		msg_fatal("open queue directory %s: %s", name, err.text);
+}
+
+/* cleanup_post_jail - parameters, queue directories, commit threads */
+static void cleanup_post_jail(struct service *svc)
+{
+	const struct config *cfg = service_config(svc);
+	const struct params_qmgr *own = cfg->own;
+
+	cleanup_open_dir(&cleanup_incoming, "incoming");
+	cleanup_open_dir(&cleanup_hold, "hold");
+	cleanup_cfg.myhostname = cfg->global.myhostname;
+	cleanup_cfg.hopcount_limit = own->hopcount_limit;
+	cleanup_cfg.size_limit = cfg->global.message_size_limit;
+	cleanup_cfg.rcpt_limit = own->cleanup_recipient_limit;
+	cleanup_cfg.incoming = &cleanup_incoming;
+	cleanup_cfg.hold = &cleanup_hold;
+	if (strlen(cleanup_cfg.myhostname) > CLEANUP_HOST_MAX)
+		msg_fatal("myhostname is longer than %d bytes", CLEANUP_HOST_MAX);
+	cleanup_ipc_ms = (int) cfg->global.ipc_timeout * 1000;	/* at most 86400 s */
+	attr_list_init(&cleanup_reply_frame);
+	cleanup_committer = cleanup_commit_new(service_base(svc), (int) own->cleanup_fsync_threads,
+					       cleanup_trigger_qmgr, NULL);
+}
+
+/* cleanup_shutdown - after the loop: stop the threads, release */
+static void cleanup_shutdown(void)
+{
+	cleanup_commit_free(cleanup_committer);
+	cleanup_committer = NULL;
+	while (cleanup_conns) {
+		struct cleanup_conn *c = cleanup_conns;
+
+		cleanup_conns = c->next;
+		if (c->ipc)
+			ipc_conn_free(c->ipc);
+		cleanup_msg_free(c->msg);
+		free(c);
+	}
+	attr_list_free(&cleanup_reply_frame);
+	if (cleanup_incoming.fd >= 0)
+		qfile_dir_close(&cleanup_incoming);
+	if (cleanup_hold.fd >= 0)
+		qfile_dir_close(&cleanup_hold);
+}
+
+static const struct service_desc cleanup_desc = {
+	.program = "cleanup",
+	.group = "qmgr",
+	.kind = SERVICE_MULTI,
+	.pre_jail = cleanup_pre_jail,
+	.post_jail = cleanup_post_jail,
+	.on_connection = cleanup_on_connection,
+	.on_stop = cleanup_on_stop,
+};
+
+int main(int argc, char **argv)
+{
+	int status = service_main(argc, argv, &cleanup_desc);
+
+	cleanup_shutdown();
+	return status;
+}
