@@ -71,6 +71,8 @@
 #define CLEANUP_SESSION		"session"	/* S: smtpd session id for log correlation */
 #define CLEANUP_SERVICE		"service"	/* S: master.conf service name the message arrived on */
 #define CLEANUP_ORIGIN_UID	"origin_uid"	/* I: local submission: the submitting uid (pickup) */
+#define CLEANUP_DSN_KIND	"dsn_kind"	/* S: bounce only: a notice tern generated; stored as
+						 * the queue-file attribute "dsn_kind" (deliver_proto.h) */
 
 /* CLEANUP_FLAGS bits */
 #define CLEANUP_FLAG_8BITMIME	(1 << 0)	/* BODY=8BITMIME */
