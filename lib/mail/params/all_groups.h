@@ -32,3 +32,9 @@ GROUP(qmgr, "qmgr.conf", "cleanup, pickup, qmgr, bounce, proxymap")
 #include "mail/params/qmgr.def"
 GROUP_END
 #undef PARAM_GROUP
+
+#define PARAM_GROUP delivery
+GROUP(delivery, "delivery.conf", "local, virtual, smtp, lmtp, sts")
+#include "mail/params/delivery.def"
+GROUP_END
+#undef PARAM_GROUP
