@@ -54,11 +54,13 @@ DEB_TEST  = perl mandoc openssl python3 swaks procps iproute2 db5.3-util
 DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 
 # Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
-DAEMONS = master/master qmgr/proxymap qmgr/cleanup
-TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat
+DAEMONS = master/master qmgr/proxymap smtpd/smtpd qmgr/cleanup qmgr/pickup qmgr/bounce delivery/local delivery/virtual
+TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat cli/sendmail cli/terndrop
 TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite
 # a program whose main file does not exist yet is skipped
 PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))
+# mailq and newaliases are sendmail under other names: symbolic links
+SENDMAIL_LINKS = $(if $(wildcard cli/sendmail.c),$(BUILD)/mailq $(BUILD)/newaliases)
 
 LIB_SRCS  = $(wildcard lib/base/*.c lib/mail/*.c)
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -74,7 +76,7 @@ BINS = $(foreach p,$(PROGS),$(BUILD)/$(call prog_name,$(p)))
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: deps $(BINS) $(UNIT_BINS)
+all: deps $(BINS) $(SENDMAIL_LINKS) $(UNIT_BINS)
 
 # deps - install what is missing when root; otherwise name it and stop.
 # The stamp file keeps this to one dpkg query per build.
@@ -107,6 +109,9 @@ $(BUILD)/$(call prog_name,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call prog_src
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call PROG_RULE,$(p))))
+
+$(SENDMAIL_LINKS): $(BUILD)/sendmail
+	ln -sfn sendmail $@
 
 $(BUILD)/t/unit/%: $(BUILD)/obj/t/unit/%.o $(LIBTERN)
 	@mkdir -p $(dir $@)

@@ -305,7 +305,7 @@ int sendmail_msg_finish(const struct sendmail *sm, struct sendmail_msg *m, struc
 			fields[nfields].start = pos;
 			fields[nfields].end = pos + n + 2;
 			fields[nfields].name_len = name;
-			fields[nfields].value = pos + (size_t) (memchr(line, ':', n) - (const void *) line) + 1;
+			fields[nfields].value = pos + (size_t) ((const char *) memchr(line, ':', n) - line) + 1;
 			nfields++;
 		} else {
 			break;		/* the body starts without an empty line */

@@ -8,6 +8,7 @@
  *	                   ports 2525 (SMTP), 2587 (submission), 2465
  *	                   (implicit TLS); a service whose program is not in
  *	                   daemon_directory yet is written commented out
+ *	DIR/smtpd.conf     smtpd's TLS certificate and key: DIR/tls/{cert,key}.pem
  *	DIR/tern-files     the file manifest, for "ternctl check"
  *	DIR/queue, DIR/data  as the manifest says
  *	DIR/log/maillog, DIR/mail, DIR/tls/{cert,key}.pem
@@ -87,10 +88,10 @@ static const struct init_service {
 	{NULL, 0, "inet", "n", "-", "y", "-", "-", "smtpd", "",
 	 "SMTP: mail from other hosts"},
 	{NULL, 1, "inet", "n", "-", "y", "-", "-", "smtpd",
-	 "-o smtpd_tls_security_level=encrypt -o smtpd_sasl_auth_enable=yes",
-	 "submission: mail from your users (STARTTLS, then AUTH)"},
+	 "-o smtpd_tls_security_level=encrypt",
+	 "submission: mail from your users (STARTTLS first)"},
 	{NULL, 2, "inet", "n", "-", "y", "-", "-", "smtpd",
-	 "-o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes",
+	 "-o smtpd_tls_wrappermode=yes",
 	 "submissions: the same over implicit TLS (RFC 8314)"},
 	{"screen", -1, "unix", "-", "-", "n", "-", "1", "screen", "", "shared abuse state"},
 	{"pickup", -1, "unix", "n", "-", "n", "60", "1", "pickup", "", "local submissions from maildrop"},
@@ -392,6 +393,19 @@ static void init_tern_conf(struct buf *b, const char *dir, const char *progdir,
 		   hostname, ipv6 ? ", [::1]/128" : "");
 }
 
+/* init_smtpd_conf - the text of DIR/smtpd.conf: the instance's certificate */
+static void init_smtpd_conf(struct buf *b, const char *dir)
+{
+	buf_printf(b, "# smtpd.conf - parameters of the SMTP server of a private tern instance,\n"
+		   "# made by \"ternctl -c DIR init\"; every parameter is in smtpd.conf(5).\n\n"
+		   "# the instance's self-signed certificate, read before the chroot\n"
+		   "smtpd_tls_cert_file = ");
+	init_put_path(b, dir);
+	buf_puts(b, "/tls/cert.pem\nsmtpd_tls_key_file = ");
+	init_put_path(b, dir);
+	buf_puts(b, "/tls/key.pem\n");
+}
+
 /* init_service_name - column 1 of a service: "127.0.0.1:2525" or the name */
 static void init_service_name(const struct init_service *s, const struct init_opts *o,
 			      char *out, size_t len)
@@ -629,6 +643,7 @@ static void init_report(const char *dir, const struct init_opts *o, const struct
 	       o->ipv6 ? "[" : "", o->listen, o->ipv6 ? "]" : "", o->ports[0], o->ports[1], o->ports[2]);
 	if (missing[0])
 		printf("                   commented out, not built yet: %s\n", missing);
+	printf("  smtpd.conf       SMTP server parameters (the TLS certificate below)\n");
 	printf("  tern-files       file manifest, for \"ternctl check\"\n");
 	printf("  queue/           the mail queue (owner %s)\n", who->mail_owner);
 	printf("  data/            pid and status files, caches\n");
@@ -646,7 +661,7 @@ int ternctl_init(const char *dir_arg, int argc, char **argv)
 {
 	struct init_opts o = {"127.0.0.1", false, {2525, 2587, 2465}, false};
 	struct init_who who;
-	struct buf conf = BUF_INIT, master = BUF_INIT, missing = BUF_INIT;
+	struct buf conf = BUF_INIT, master = BUF_INIT, missing = BUF_INIT, smtpd = BUF_INIT;
 	char dir[PATH_MAX];
 	char hostname[256];
 	char *exists;
@@ -682,11 +697,13 @@ int ternctl_init(const char *dir_arg, int argc, char **argv)
 	buf_init(&conf, 0);
 	buf_init(&master, 0);
 	buf_init(&missing, 0);
+	buf_init(&smtpd, 0);
 	init_tern_conf(&conf, dir, build, &who, hostname, o.ipv6);
+	init_smtpd_conf(&smtpd, dir);
 	init_master_conf(&master, &o, build != NULL ? build : TERN_LIBEXECDIR, &missing);
 	status = EX_CANTCREAT;
 	if (init_write(dir, "tern.conf", &conf) == 0 && init_write(dir, "master.conf", &master) == 0 &&
-	    init_manifest(dir) == 0)
+	    init_write(dir, "smtpd.conf", &smtpd) == 0 && init_manifest(dir) == 0)
 		status = init_tree(dir, &who, hostname, &cert_kept);
 	if (status == 0) {
 		init_reachable(dir, &who);
@@ -700,5 +717,6 @@ int ternctl_init(const char *dir_arg, int argc, char **argv)
 	buf_free(&conf);
 	buf_free(&master);
 	buf_free(&missing);
+	buf_free(&smtpd);
 	return status;
 }

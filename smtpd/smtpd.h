@@ -141,6 +141,7 @@ struct smtpd_session {
 	struct bufferevent *bev;	/* plain socket, or OpenSSL over it */
 	int fd;
 	SSL *ssl;			/* owned by bev; NULL before TLS */
+	SSL *ssl_next;			/* STARTTLS: made before the 220, used after it */
 	struct event *resume;		/* run the input loop from the event loop */
 	char id[32];			/* session id for cleanup and logs */
 	char addr[INET6_ADDRSTRLEN];	/* client address */
@@ -206,7 +207,7 @@ void smtpd_session_resume(struct smtpd_session *s);
 /* smtpd_session_reading - turn reading from the client on or off */
 void smtpd_session_reading(struct smtpd_session *s, bool on);
 /* smtpd_session_starttls - the 220 is queued: discard plaintext input, then the handshake */
-void smtpd_session_starttls(struct smtpd_session *s);
+void smtpd_session_starttls(struct smtpd_session *s, SSL *ssl);
 /* smtpd_session_pending - input octets already received and not yet used */
 size_t smtpd_session_pending(struct smtpd_session *s);
 /* smtpd_session_shutdown - SIGTERM: 421 4.3.2 now, or after the message under way */

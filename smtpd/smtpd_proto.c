@@ -492,6 +492,8 @@ static void smtpd_cmd_help(struct smtpd_session *s, const char *arg, size_t len)
 /* smtpd_cmd_starttls - STARTTLS: 220, then the handshake (smtpd_session.c) */
 static void smtpd_cmd_starttls(struct smtpd_session *s, const char *arg, size_t len)
 {
+	SSL *ssl;
+
 	(void) arg;
 	if (len > 0) {
 		smtpd_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
@@ -505,8 +507,12 @@ static void smtpd_cmd_starttls(struct smtpd_session *s, const char *arg, size_t 
 		smtpd_reply(s, 502, "5.5.1", "Error: command not implemented");
 		return;
 	}
+	if ((ssl = smtpd_tls_new(s->srv)) == NULL) {
+		smtpd_reply(s, 454, "4.7.0", "TLS not available due to local problem");
+		return;
+	}
 	smtpd_reply(s, 220, "2.0.0", "Ready to start TLS");
-	smtpd_session_starttls(s);
+	smtpd_session_starttls(s, ssl);
 }
 
 /* smtpd_cmd_auth - AUTH is not offered yet */

@@ -47,6 +47,12 @@
 
 static void smtpd_session_set_bev(struct smtpd_session *s, struct bufferevent *bev);
 
+/* smtpd_session_output_empty - nothing left to write */
+static bool smtpd_session_output_empty(struct smtpd_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0;
+}
+
 /* smtpd_session_close - log, release everything, tell the skeleton */
 static void smtpd_session_close(struct smtpd_session *s)
 {
@@ -58,10 +64,15 @@ static void smtpd_session_close(struct smtpd_session *s)
 	if (s->bev != NULL) {
 		bool owns_fd = s->ssl != NULL;
 
+		/* close_notify, so the client knows it saw everything (nothing is waited for) */
+		if (s->tls && smtpd_session_output_empty(s))
+			SSL_shutdown(s->ssl);
 		bufferevent_free(s->bev);
 		if (!owns_fd)
 			close(s->fd);
 	}
+	if (s->ssl_next != NULL)
+		SSL_free(s->ssl_next);
 	event_free(s->resume);
 	attr_list_free(&s->begin);
 	buf_free(&s->data.out);
@@ -154,22 +165,13 @@ static void smtpd_session_input(struct smtpd_session *s)
 	}
 }
 
-/* smtpd_session_output_empty - nothing left to write */
-static bool smtpd_session_output_empty(struct smtpd_session *s)
-{
-	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0;
-}
-
 /* smtpd_session_tls_switch - the 220 is written: wrap the socket in TLS */
 static void smtpd_session_tls_switch(struct smtpd_session *s)
 {
 	struct bufferevent *bev;
-	SSL *ssl = smtpd_tls_new(s->srv);
+	SSL *ssl = s->ssl_next;
 
-	if (ssl == NULL) {
-		smtpd_session_close(s);
-		return;
-	}
+	s->ssl_next = NULL;
 	bufferevent_free(s->bev);		/* the plain one: fd stays open */
 	s->bev = NULL;
 	bev = bufferevent_openssl_socket_new(s->srv->base, s->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -193,9 +195,12 @@ static void smtpd_session_write_cb(struct bufferevent *bev, void *arg)
 	struct smtpd_session *s = arg;
 
 	(void) bev;
+	/* a callback may come late, for output written before the last reply */
+	if (!smtpd_session_output_empty(s))
+		return;
 	if (s->input == SMTPD_IN_CLOSING)
 		smtpd_session_close(s);
-	else if (s->input == SMTPD_IN_HANDSHAKE && s->ssl == NULL)
+	else if (s->input == SMTPD_IN_HANDSHAKE && s->ssl_next != NULL)
 		smtpd_session_tls_switch(s);
 }
 
@@ -252,7 +257,7 @@ static void smtpd_session_resume_cb(evutil_socket_t fd, short what, void *arg)
 			smtpd_session_close(s);
 		return;
 	}
-	if (s->input == SMTPD_IN_HANDSHAKE && s->ssl == NULL) {
+	if (s->input == SMTPD_IN_HANDSHAKE && s->ssl_next != NULL) {
 		if (smtpd_session_output_empty(s))
 			smtpd_session_tls_switch(s);
 		return;
@@ -469,12 +474,13 @@ size_t smtpd_session_pending(struct smtpd_session *s)
 }
 
 /* smtpd_session_starttls - the 220 is queued: drop plaintext, then switch */
-void smtpd_session_starttls(struct smtpd_session *s)
+void smtpd_session_starttls(struct smtpd_session *s, SSL *ssl)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	size_t junk = evbuffer_get_length(in);
 
 	s->input = SMTPD_IN_HANDSHAKE;
+	s->ssl_next = ssl;
 	bufferevent_disable(s->bev, EV_READ);
 	if (junk > 0) {
 		/* CVE-2011-0411 class: nothing sent before the handshake may count */
@@ -493,8 +499,8 @@ void smtpd_session_shutdown(struct smtpd_session *s)
 	case SMTPD_IN_CLOSING:
 		return;			/* smtpd_data_result says 421 after its reply */
 	case SMTPD_IN_HANDSHAKE:
-		if (s->ssl == NULL)
-			break;
+		if (s->ssl_next != NULL)
+			break;			/* the 220 is not even written: plain text still */
 		smtpd_session_finish(s);	/* nothing can be said inside a half-made TLS */
 		return;
 	case SMTPD_IN_DATA:

@@ -169,8 +169,8 @@ static int smtpd_tickets_cb(SSL *ssl, unsigned char key_name[16], unsigned char 
 		}
 		if (period < now - 1)
 			return 0;		/* unknown or expired: a full handshake */
+		ret = period == now ? 1 : 2;	/* 2: good, but issue a fresh one */
 		now = period;
-		ret = period == now ? 1 : 2;
 	}
 	smtpd_tickets_key(t, now, "tern ticket aes", aes);
 	smtpd_tickets_key(t, now, "tern ticket mac", mac);

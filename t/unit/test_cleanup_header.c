@@ -107,7 +107,7 @@ static const struct {
 	{"CR at the very end", "A: b\r\n\r\nx\r", "A: b\n<HE>\nx \n", 0, false, false, "", 1, 0, 0},
 	{"bare LF line ends are not line ends", "A: b\n\nc\n", "A: b  c \n<HE>", 0, false, false, "", 3, 0, 0},
 	{"8-bit body bytes kept", "A: b\r\n\r\n\xff\xfe\x00z\r\n", "A: b\n<HE>\n\xff\xfe\x00z\n", 0, false, false,
-	 "", 0, 0, 0},
+	 "", 0, 14, 15},
 	{"dot lines are content", "A: b\r\n\r\n.\r\n..\r\n", "A: b\n<HE>\n.\n..\n", 0, false, false, "", 0, 0, 0},
 };
 
@@ -123,7 +123,7 @@ static void test_cases(void)
 		ok(run(cases[i].in, len, len, 0, &s, &h) == 0, "%s: filtered", cases[i].name);
 		ok(s.out.len == olen && memcmp(s.out.data, cases[i].out, olen) == 0, "%s: output", cases[i].name);
 		if (s.out.len != olen || memcmp(s.out.data, cases[i].out, olen) != 0)
-			diag("got '%s'", buf_str(&s.out));
+			diag("got %zu bytes: %s", s.out.len, buf_str(&s.out));
 		is_int(s.header_ends, 1, "header_end ran once");
 		is_int(h.received, cases[i].received, "Received: count");
 		ok(h.saw_msgid == cases[i].msgid && h.saw_date == cases[i].date, "%s: Message-ID %d Date %d",

@@ -1,0 +1,423 @@
+/*
+ * virtual - the virtual mailbox delivery agent (virtual(8)): mailboxes
+ * for accounts that are not Unix users. DELIVER requests from qmgr on
+ * private/virtual (deliver_proto.h).
+ *
+ * Per recipient (lower-cased; user+ext@domain also tries user@domain):
+ * virtual_alias_maps (address, then the "@domain" catch-all) expands to
+ * one or more addresses, recursively (LOCAL-style loop limit); targets in
+ * virtual_mailbox_domains are delivered here, others are forwarded as one
+ * new message through cleanup. Then virtual_mailbox_maps (address, then
+ * "@domain") gives the mailbox path relative to virtual_mailbox_base: a
+ * trailing '/' means Maildir, otherwise mbox. No entry: bounced 5.1.1.
+ *
+ * Privileges: the process starts as root (master.conf unpriv "n"), only
+ * to open the queue file (mode 0700, mail_owner) and the tables; every
+ * mailbox write happens in a child that has become virtual_uid /
+ * virtual_gid, verified (deliver_as). virtual_uid may not be root. Not
+ * started as root (a private instance): virtual_uid must be the
+ * process's own user.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/ipc.h"
+#include "base/mem.h"
+#include "base/msg.h"
+#include "base/str.h"
+#include "mail/deliver_agent.h"
+#include "mail/deliver_proto.h"
+#include "mail/domain.h"
+#include "mail/maildir.h"
+#include "mail/mbox.h"
+#include "mail/service.h"
+#include "mail/table.h"
+
+#define VIRTUAL_DEPTH_MAX	20
+#define VIRTUAL_TARGETS_MAX	1000
+#define VIRTUAL_RELAY		"virtual"
+
+/* virtual - the daemon's state */
+static struct virtual {
+	const struct config *cfg;
+	const struct params_global *g;
+	const struct params_delivery *p;
+	struct tables *mailboxes;
+	struct tables *aliases;
+	char **domains;			/* virtual_mailbox_domains */
+	struct deliver_cred cred;
+	bool cred_ok;
+	char cred_err[200];
+} virtual_state;
+
+/* virtual_exp - one recipient's expansion */
+struct virtual_exp {
+	struct deliver_job *job;
+	const char *rcpt;
+	char **seen;
+	size_t nseen;
+	char **fwd;
+	size_t nfwd;
+	int sent, deferred, bounced;
+	struct deliver_out first_fail, last_ok;
+};
+
+/* virtual_id - a user or group given by name or number */
+static int virtual_id(const char *s, bool group, long *id)
+{
+	long long v;
+
+	if (str_to_ll(s, 0, 0x7fffffff, &v) == 0) {
+		*id = (long) v;
+		return 0;
+	}
+	if (group) {
+		struct group *gr = getgrnam(s);
+
+		if (gr == NULL)
+			return -1;
+		*id = (long) gr->gr_gid;
+	} else {
+		struct passwd *pw = getpwnam(s);
+
+		if (pw == NULL)
+			return -1;
+		*id = (long) pw->pw_uid;
+	}
+	return 0;
+}
+
+/* virtual_owner - virtual_uid / virtual_gid to cred */
+static void virtual_owner(struct virtual *v)
+{
+	const char *user = v->p->virtual_uid[0] ? v->p->virtual_uid : v->g->mail_owner;
+	long uid, gid;
+	struct passwd *pw;
+
+	v->cred_ok = false;
+	if (virtual_id(user, false, &uid) != 0) {
+		snprintf(v->cred_err, sizeof(v->cred_err), "virtual_uid %s: no such user", user);
+		return;
+	}
+	if (v->p->virtual_gid[0]) {
+		if (virtual_id(v->p->virtual_gid, true, &gid) != 0) {
+			snprintf(v->cred_err, sizeof(v->cred_err), "virtual_gid %s: no such group",
+				 v->p->virtual_gid);
+			return;
+		}
+	} else if ((pw = getpwuid((uid_t) uid)) != NULL) {
+		gid = (long) pw->pw_gid;
+	} else {
+		snprintf(v->cred_err, sizeof(v->cred_err), "virtual_uid %s has no primary group; set virtual_gid", user);
+		return;
+	}
+	if (uid == 0 || gid == 0) {
+		snprintf(v->cred_err, sizeof(v->cred_err), "virtual_uid and virtual_gid must not be root");
+		return;
+	}
+	v->cred.uid = (uid_t) uid;
+	v->cred.gid = (gid_t) gid;
+	v->cred_ok = true;
+}
+
+/* virtual_pre_jail - tables and the mailbox owner, as root */
+static void virtual_pre_jail(struct service *svc)
+{
+	struct virtual *v = &virtual_state;
+	const struct config_value *cv;
+	char err[TABLE_ERR_SIZE];
+
+	v->cfg = service_config(svc);
+	v->g = &v->cfg->global;
+	v->p = v->cfg->own;
+	if (v->p->virtual_mailbox_maps[0] != NULL &&
+	    (v->mailboxes = tables_open_vector((const char *const *) v->p->virtual_mailbox_maps, 0,
+						err, sizeof(err))) == NULL)
+		msg_fatal("virtual_mailbox_maps: %s", err);
+	if (v->p->virtual_alias_maps[0] != NULL &&
+	    (v->aliases = tables_open_vector((const char *const *) v->p->virtual_alias_maps, 0,
+					      err, sizeof(err))) == NULL)
+		msg_fatal("virtual_alias_maps: %s", err);
+	/* a global parameter of the qmgr group's work; read by name so both build alone */
+	cv = config_value_find(v->cfg, "virtual_mailbox_domains");
+	v->domains = xcalloc(1, sizeof(*v->domains));
+	if (cv != NULL && cv->expanded != NULL) {
+		char *copy = xstrdup(cv->expanded), *cp = copy, *w;
+		size_t n = 0;
+
+		while ((w = str_token(&cp, ", \t\n")) != NULL) {
+			v->domains = xreallocarray(v->domains, n + 2, sizeof(*v->domains));
+			v->domains[n++] = xstrdup(w);
+			v->domains[n] = NULL;
+		}
+		free(copy);
+	}
+	virtual_owner(v);
+	if (!v->cred_ok)
+		msg_warn("%s: every delivery is deferred", v->cred_err);
+}
+
+/* virtual_record - merge one outcome */
+static void virtual_record(struct virtual_exp *e, const struct deliver_out *out)
+{
+	if (out->state == DELIVER_SENT) {
+		e->sent++;
+		e->last_ok = *out;
+		return;
+	}
+	if (out->state == DELIVER_DEFER) {
+		if (e->deferred++ == 0)
+			e->first_fail = *out;
+	} else if (e->bounced++ == 0 && e->deferred == 0) {
+		e->first_fail = *out;
+	}
+	msg_info("%s: <%s>: %s %s", e->job->qid, e->rcpt, out->dsn, out->text);
+}
+
+/* virtual_seen - dedupe */
+static bool virtual_seen(struct virtual_exp *e, const char *key)
+{
+	for (size_t i = 0; i < e->nseen; i++)
+		if (strcmp(e->seen[i], key) == 0)
+			return true;
+	e->seen = xreallocarray(e->seen, e->nseen + 1, sizeof(*e->seen));
+	e->seen[e->nseen++] = xstrdup(key);
+	return false;
+}
+
+/*
+ * virtual_lookup - address, then user@domain without +ext, then @domain:
+ * 1 found, 0 not, -1 error (err)
+ */
+static int virtual_lookup(struct tables *ts, const char *addr, const char **value, char *err, size_t errlen)
+{
+	const char *at = strrchr(addr, '@');
+	const char *plus = strchr(addr, '+');
+	char *key;
+	int r;
+
+	if (ts == NULL)
+		return 0;
+	r = tables_lookup(ts, addr, value, NULL, err, errlen);
+	if (r != 0 || at == NULL)
+		return r;
+	if (plus != NULL && plus < at) {
+		key = str_dupf("%.*s%s", (int) (plus - addr), addr, at);
+		r = tables_lookup(ts, key, value, NULL, err, errlen);
+		free(key);
+		if (r != 0)
+			return r;
+	}
+	return tables_lookup(ts, at, value, NULL, err, errlen);
+}
+
+/* virtual_box - what the child needs */
+struct virtual_box {
+	struct deliver_job *job;
+	const char *path;
+	const char *rcpt;
+	long long limit;
+};
+
+/* virtual_box_run - in the child, as virtual_uid */
+static void virtual_box_run(void *arg, struct deliver_out *out)
+{
+	struct virtual_box *b = arg;
+	struct maildir_result res;
+	char *prefix = deliver_prefix(b->job->sender, b->rcpt);
+	size_t len = strlen(b->path);
+	bool maildir = len > 0 && b->path[len - 1] == '/';
+	int r;
+
+	if (maildir)
+		r = maildir_deliver(b->path, b->job->ro, prefix, strlen(prefix), b->limit, &res);
+	else
+		r = mbox_deliver(b->path, b->job->ro, b->job->sender, prefix, strlen(prefix), b->limit, &res);
+	if (r == 0)
+		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to %s", maildir ? "maildir" : "mailbox");
+	else
+		deliver_set(out, DELIVER_DEFER, res.dsn, "%s", res.text);
+	free(prefix);
+}
+
+/* virtual_mailbox - deliver addr to its mailbox */
+static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char *addr)
+{
+	const char *value;
+	char err[TABLE_ERR_SIZE];
+	struct deliver_out out;
+	int r = virtual_lookup(v->mailboxes, addr, &value, err, sizeof(err));
+	char *path;
+
+	if (r < 0) {
+		deliver_set(&out, DELIVER_DEFER, "4.3.0", "virtual_mailbox_maps lookup failure: %s", err);
+	} else if (r == 0) {
+		deliver_set(&out, DELIVER_BOUNCE, "5.1.1", "unknown virtual mailbox: <%s>", addr);
+	} else if (value[0] == '/' || strstr(value, "..") != NULL || v->p->virtual_mailbox_base[0] != '/') {
+		deliver_set(&out, DELIVER_DEFER, "4.3.5", "bad mailbox path \"%s\" for <%s> (relative, "
+			    "without \"..\", under an absolute virtual_mailbox_base)", value, addr);
+	} else if (!v->cred_ok) {
+		deliver_set(&out, DELIVER_DEFER, "4.3.5", "%s", v->cred_err);
+	} else {
+		struct virtual_box b;
+
+		path = str_dupf("%s/%s", v->p->virtual_mailbox_base, value);
+		if (virtual_seen(e, path)) {
+			free(path);
+			return;
+		}
+		b = (struct virtual_box) {e->job, path, e->rcpt, v->p->virtual_mailbox_limit};
+		deliver_as(&v->cred, e->job->qf->fd, v->g->ipc_timeout, virtual_box_run, &b, &out);
+		free(path);
+	}
+	virtual_record(e, &out);
+}
+
+/* virtual_is_ours - domain is a virtual mailbox domain */
+static bool virtual_is_ours(struct virtual *v, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL && domain_list_match(at + 1, (const char *const *) v->domains, 0) >= 0;
+}
+
+/* virtual_address - aliases, then the mailbox */
+static void virtual_address(struct virtual *v, struct virtual_exp *e, const char *addr_in, int depth)
+{
+	char *addr = str_lower(xstrdup(addr_in));
+	const char *value;
+	char err[TABLE_ERR_SIZE];
+	struct deliver_out out;
+	int r;
+
+	if (depth > VIRTUAL_DEPTH_MAX || e->nseen > VIRTUAL_TARGETS_MAX) {
+		deliver_set(&out, DELIVER_BOUNCE, "5.4.6", "virtual alias expansion too deep or too wide at <%s>", addr);
+		virtual_record(e, &out);
+		free(addr);
+		return;
+	}
+	r = virtual_lookup(v->aliases, addr, &value, err, sizeof(err));
+	if (r < 0) {
+		deliver_set(&out, DELIVER_DEFER, "4.3.0", "virtual_alias_maps lookup failure: %s", err);
+		virtual_record(e, &out);
+	} else if (r == 1 && !virtual_seen(e, addr)) {
+		char *copy = xstrdup(value), *cp = copy, *t;
+
+		while ((t = str_token(&cp, ", \t\n")) != NULL) {
+			char *lt = str_lower(xstrdup(t));
+
+			if (strcmp(lt, addr) == 0)
+				virtual_mailbox(v, e, addr);	/* "a@x  a@x, b@y": keep a copy */
+			else if (virtual_is_ours(v, lt) || strchr(lt, '@') == NULL)
+				virtual_address(v, e, lt, depth + 1);
+			else if (!virtual_seen(e, lt)) {
+				e->fwd = xreallocarray(e->fwd, e->nfwd + 1, sizeof(*e->fwd));
+				e->fwd[e->nfwd++] = xstrdup(lt);
+			}
+			free(lt);
+		}
+		free(copy);
+	} else if (r == 0) {
+		virtual_mailbox(v, e, addr);
+	}
+	free(addr);
+}
+
+/* virtual_recipient - one recipient of the job */
+static void virtual_recipient(struct virtual *v, struct deliver_job *job, size_t i, struct deliver_out *out)
+{
+	struct virtual_exp e;
+	char *rcpt = str_lower(xstrdup(job->rcpt[i]));
+	int loop = deliver_delivered_to(job->ro, rcpt);
+
+	memset(&e, 0, sizeof(e));
+	e.job = job;
+	e.rcpt = rcpt;
+	if (loop != 0) {
+		deliver_set(out, loop < 0 ? DELIVER_DEFER : DELIVER_BOUNCE, loop < 0 ? "4.3.0" : "5.4.6",
+			    loop < 0 ? "cannot read the queue file" : "mail forwarding loop for %s", rcpt);
+		free(rcpt);
+		return;
+	}
+	virtual_address(v, &e, rcpt, 0);
+	if (e.nfwd > 0) {
+		char qid[64];
+		struct deliver_out f;
+
+		if (deliver_forward(job, (const char *const *) e.fwd, e.nfwd, rcpt, false,
+				    (int) v->g->ipc_timeout, qid, sizeof(qid), &f) == 0)
+			deliver_set(&f, DELIVER_SENT, "2.0.0", "forwarded as %s", qid);
+		virtual_record(&e, &f);
+	}
+	if (e.deferred > 0 || e.bounced > 0)
+		*out = e.first_fail;
+	else if (e.sent == 1)
+		*out = e.last_ok;
+	else if (e.sent > 1)
+		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to %d destinations", e.sent);
+	else
+		deliver_set(out, DELIVER_BOUNCE, "5.1.1", "no destination for <%s>", rcpt);
+	for (size_t k = 0; k < e.nseen; k++)
+		free(e.seen[k]);
+	for (size_t k = 0; k < e.nfwd; k++)
+		free(e.fwd[k]);
+	free(e.seen);
+	free(e.fwd);
+	free(rcpt);
+}
+
+/* virtual_connection - serve DELIVER requests until the peer closes */
+static void virtual_connection(struct service *svc, int fd)
+{
+	int ms = (int) (virtual_state.g->ipc_timeout * 1000);
+
+	for (;;) {
+		struct attr_list frame;
+		struct deliver_job job;
+		char err[256];
+		int r;
+
+		attr_list_init(&frame);
+		r = ipc_recv(fd, &frame, 0, ms, err, sizeof(err));
+		if (r != 1) {
+			if (r < 0)
+				msg_warn("request: %s", err);
+			attr_list_free(&frame);
+			return;
+		}
+		if (deliver_job_begin(&job, &frame)) {
+			for (size_t i = 0; i < job.nrcpts; i++) {
+				struct deliver_out out;
+
+				virtual_recipient(&virtual_state, &job, i, &out);
+				deliver_job_result(&job, i, &out, VIRTUAL_RELAY);
+			}
+		}
+		deliver_job_end(&job);
+		if (ipc_send(fd, &job.reply, ms) != 0)
+			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request", strerror(errno));
+		deliver_job_free(&job);
+		attr_list_free(&frame);
+		if (service_stopping(svc))
+			return;
+	}
+}
+
+static const struct service_desc virtual_desc = {
+	.program = "virtual",
+	.group = "delivery",
+	.kind = SERVICE_SINGLE,
+	.pre_jail = virtual_pre_jail,
+	.on_connection = virtual_connection,
+};
+
+/* main - run on the skeleton */
+int main(int argc, char **argv)
+{
+	return service_main(argc, argv, &virtual_desc);
+}

@@ -1,0 +1,451 @@
+/*
+ * deliver_agent - request handling, privilege changes and forwarding
+ * shared by the final delivery agents (see deliver_agent.h).
+ *
+ * Invariant: a recipient's final state (sent, bounced) is in its queue
+ * file slot and fsync'ed before it is logged or answered, so a crash
+ * after the delivery does not deliver again (deliver_proto.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/ipc.h"
+#include "base/mem.h"
+#include "base/msg.h"
+#include "base/str.h"
+#include "mail/cleanup_proto.h"
+#include "mail/deliver_agent.h"
+#include "mail/deliver_proto.h"
+
+#define DELIVER_HEADER_MAX	(1024 * 1024)	/* header bytes searched for Delivered-To */
+
+/* deliver_now_us - microseconds since the epoch */
+static long long deliver_now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (long long) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* deliver_set - fill a result */
+int deliver_set(struct deliver_out *out, enum deliver_state state, const char *dsn,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	out->state = (char) state;
+	str_copy(out->dsn, dsn, sizeof(out->dsn));
+	va_start(ap, fmt);
+	vsnprintf(out->text, sizeof(out->text), fmt, ap);
+	va_end(ap);
+	for (char *p = out->text; *p; p++)
+		if ((unsigned char) *p < ' ' || *p == 0x7f)
+			*p = ' ';
+	return state == DELIVER_SENT ? 0 : -1;
+}
+
+/* deliver_job_error - make the request-level error reply */
+static bool deliver_job_error(struct deliver_job *job, const char *text)
+{
+	msg_warn("%s: cannot deliver: %s", job->qid ? job->qid : "request", text);
+	attr_list_reset(&job->reply);
+	attr_add_str(&job->reply, DELIVER_STATUS, "error");
+	attr_add_str(&job->reply, DELIVER_TEXT, text);
+	job->failed = true;
+	return false;
+}
+
+/* deliver_job_begin - see deliver_agent.h */
+bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame)
+{
+	const struct attr *a = NULL, *r = NULL;
+	const char *op;
+	char err[768];
+	struct qfile_error qerr;
+	size_t cap = 0;
+
+	memset(job, 0, sizeof(*job));
+	attr_list_init(&job->reply);
+	job->start_us = deliver_now_us();
+	if (attr_need_str(frame, DELIVER_OP, &op, err, sizeof(err)) != 0)
+		return deliver_job_error(job, err);
+	if (strcmp(op, DELIVER_OP_DELIVER) != 0)
+		return deliver_job_error(job, "unknown operation");
+	if (attr_need_str(frame, DELIVER_QUEUE_ID, &job->qid, err, sizeof(err)) != 0 ||
+	    attr_need_str(frame, DELIVER_QUEUE_FILE, &job->queue_file, err, sizeof(err)) != 0 ||
+	    attr_need_str(frame, DELIVER_SENDER, &job->sender, err, sizeof(err)) != 0)
+		return deliver_job_error(job, err);
+	if (!attr_get_str(frame, DELIVER_NEXTHOP, &job->nexthop))
+		job->nexthop = "";
+	if (!attr_get_int(frame, DELIVER_ARRIVAL, &job->arrival))
+		job->arrival = 0;
+	if (!attr_get_int(frame, DELIVER_QUEUED, &job->queued_us))
+		job->queued_us = 0;
+	if (!attr_get_int(frame, DELIVER_FLAGS, &job->flags))
+		job->flags = 0;
+	if (job->queue_file[0] == '/' || strstr(job->queue_file, "..") != NULL)
+		return deliver_job_error(job, "queue_file must be a path inside queue_directory");
+	for (;;) {
+		a = attr_find(frame, DELIVER_RCPT_INDEX, a);
+		r = attr_find(frame, DELIVER_RCPT, r);
+		if (a == NULL && r == NULL)
+			break;
+		if (a == NULL || r == NULL || a->type != ATTR_INT || r->type != ATTR_STR)
+			return deliver_job_error(job, "rcpt_index and rcpt do not pair up");
+		if (job->nrcpts == cap) {
+			cap = cap ? 2 * cap : 8;
+			job->index = xreallocarray(job->index, cap, sizeof(*job->index));
+			job->rcpt = xreallocarray(job->rcpt, cap, sizeof(*job->rcpt));
+		}
+		job->index[job->nrcpts] = a->num;
+		job->rcpt[job->nrcpts++] = r->value;
+	}
+	if (job->nrcpts == 0)
+		return deliver_job_error(job, "no recipients");
+	job->qf = qfile_open(job->queue_file, QFILE_OPEN_RDWR, &qerr);
+	if (job->qf == NULL) {
+		snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
+		return deliver_job_error(job, err);
+	}
+	job->ro = qfile_open(job->queue_file, 0, &qerr);
+	if (job->ro == NULL) {
+		snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
+		return deliver_job_error(job, err);
+	}
+	for (size_t i = 0; i < job->nrcpts; i++)
+		if (job->index[i] < 0 || (uint64_t) job->index[i] >= job->qf->nrcpts)
+			return deliver_job_error(job, "rcpt_index out of range");
+	attr_add_str(&job->reply, DELIVER_STATUS, "ok");
+	return true;
+}
+
+/* deliver_dsn_parse - "5.1.1" into the slot's fields */
+static void deliver_dsn_parse(const char *dsn, struct qfile_rstatus *st)
+{
+	unsigned c = 0, s = 0, d = 0;
+
+	if (sscanf(dsn, "%u.%u.%u", &c, &s, &d) == 3 && (c == 2 || c == 4 || c == 5) && s < 1000 && d < 1000) {
+		st->dsn_class = c;
+		st->dsn_subject = s;
+		st->dsn_detail = d;
+	}
+}
+
+/* deliver_job_result - see deliver_agent.h */
+void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
+			const char *relay)
+{
+	const char *status = out->state == DELIVER_SENT ? "sent" :
+		out->state == DELIVER_BOUNCE ? "bounced" : "deferred";
+	long long now = deliver_now_us();
+	double delay, a, b, d;
+
+	if (out->state != DELIVER_DEFER) {
+		struct qfile_rstatus st = job->qf->rcpts[job->index[i]].status;
+		struct qfile_error qerr;
+
+		st.state = out->state == DELIVER_SENT ? QFILE_DELIVERED : QFILE_BOUNCED;
+		if (st.attempts < 65535)
+			st.attempts++;
+		st.time = now / 1000000;
+		deliver_dsn_parse(out->dsn, &st);
+		if (qfile_rcpt_update(job->qf, (size_t) job->index[i], &st, &qerr) != 0 ||
+		    qfile_sync(job->qf, &qerr) != 0)
+			msg_error("%s: cannot record the result of <%s> in %s: %s", job->qid,
+				  job->rcpt[i], job->queue_file, qerr.text);
+	}
+	delay = job->arrival > 0 ? (double) now / 1e6 - (double) job->arrival : 0;
+	a = job->queued_us > 0 && job->arrival > 0 ? (double) job->queued_us / 1e6 - (double) job->arrival : 0;
+	b = job->queued_us > 0 ? (double) (job->start_us - job->queued_us) / 1e6 : 0;
+	d = (double) (now - job->start_us) / 1e6;
+	msg_info("%s: to=<%s>, relay=%s, delay=%.2g, delays=%.2g/%.2g/0/%.2g, dsn=%s, status=%s (%s)",
+		 job->qid, job->rcpt[i], relay, delay < 0 ? 0 : delay, a < 0 ? 0 : a, b < 0 ? 0 : b,
+		 d, out->dsn, status, out->text);
+	attr_add_int(&job->reply, DELIVER_R_INDEX, job->index[i]);
+	attr_add_str(&job->reply, DELIVER_R_STATUS, status);
+	attr_add_str(&job->reply, DELIVER_R_DSN, out->dsn);
+	attr_add_str(&job->reply, DELIVER_R_RELAY, relay);
+	attr_add_str(&job->reply, DELIVER_R_TEXT, out->text);
+}
+
+/* deliver_job_end - release the queue files and arrays */
+void deliver_job_end(struct deliver_job *job)
+{
+	qfile_close(job->qf);
+	qfile_close(job->ro);
+	job->qf = job->ro = NULL;
+	free(job->index);
+	free(job->rcpt);
+	job->index = NULL;
+	job->rcpt = NULL;
+}
+
+/* deliver_job_free - and the reply */
+void deliver_job_free(struct deliver_job *job)
+{
+	deliver_job_end(job);
+	attr_list_free(&job->reply);
+}
+
+/* deliver_drop - become cred for good, verified */
+int deliver_drop(const struct deliver_cred *cred, struct deliver_out *out)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg, groups[4];
+	int ngroups;
+
+	if (geteuid() != 0) {
+		if (cred->uid != geteuid())
+			return deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot deliver as uid %ld: "
+					   "the agent does not run as root", (long) cred->uid);
+		return 0;
+	}
+	if (cred->uid == 0)
+		return deliver_set(out, DELIVER_DEFER, "4.3.0", "refusing to deliver as root");
+	if (setgroups(1, &cred->gid) < 0 || setresgid(cred->gid, cred->gid, cred->gid) < 0 ||
+	    setresuid(cred->uid, cred->uid, cred->uid) < 0)
+		return deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot change to uid %ld gid %ld: %s",
+				   (long) cred->uid, (long) cred->gid, strerror(errno));
+	ngroups = getgroups((int) (sizeof(groups) / sizeof(groups[0])), groups);
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != cred->uid || eu != cred->uid || su != cred->uid ||
+	    rg != cred->gid || eg != cred->gid || sg != cred->gid ||
+	    ngroups != 1 || groups[0] != cred->gid || setuid(0) == 0)
+		return deliver_set(out, DELIVER_DEFER, "4.3.0", "privilege change to uid %ld did not take",
+				   (long) cred->uid);
+	return 0;
+}
+
+/* deliver_read_full - read exactly n bytes from fd before the deadline; 0 or -1 */
+static int deliver_read_full(int fd, void *p, size_t n, long long deadline_us)
+{
+	char *cp = p;
+
+	while (n > 0) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = (deadline_us - deliver_now_us()) / 1000;
+		ssize_t r;
+
+		if (left <= 0)
+			return -1;
+		if (poll(&pfd, 1, left > 60000 ? 60000 : (int) left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (pfd.revents == 0)
+			continue;
+		r = read(fd, cp, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		cp += r;
+		n -= (size_t) r;
+	}
+	return 0;
+}
+
+/* deliver_as - run fn in a child as cred, with a time limit */
+void deliver_as(const struct deliver_cred *cred, int close_fd, long long timeout,
+		void (*fn)(void *arg, struct deliver_out *out), void *arg,
+		struct deliver_out *out)
+{
+	int pfd[2];
+	pid_t pid;
+	int status;
+
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "pipe: %s", strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		struct deliver_out res;
+
+		close(pfd[0]);
+		if (close_fd >= 0)
+			close(close_fd);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		memset(&res, 0, sizeof(res));
+		if (deliver_drop(cred, &res) == 0)
+			fn(arg, &res);
+		if (write(pfd[1], &res, sizeof(res)) != (ssize_t) sizeof(res))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (deliver_read_full(pfd[0], out, sizeof(*out),
+			      deliver_now_us() + (timeout + 10) * 1000000LL) != 0) {
+		kill(pid, SIGKILL);
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "delivery process failed or passed the time limit");
+	}
+	out->dsn[sizeof(out->dsn) - 1] = '\0';
+	out->text[sizeof(out->text) - 1] = '\0';
+	if (out->state != DELIVER_SENT && out->state != DELIVER_DEFER && out->state != DELIVER_BOUNCE)
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "delivery process sent garbage");
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* deliver_prefix - Return-Path: and Delivered-To: */
+char *deliver_prefix(const char *sender, const char *rcpt)
+{
+	return str_dupf("Return-Path: <%s>\nDelivered-To: %s\n", sender, rcpt);
+}
+
+/* deliver_delivered_to - look for Delivered-To: addr in the header */
+int deliver_delivered_to(struct qfile *qf, const char *addr)
+{
+	struct qfile_error qerr;
+	uint64_t end;
+	char *hdr;
+	size_t len, got = 0;
+	int found = 0;
+	size_t alen = strlen(addr);
+
+	if (qfile_header_end(qf, &end, &qerr) != 0)
+		return -1;
+	len = end > DELIVER_HEADER_MAX ? DELIVER_HEADER_MAX : (size_t) end;
+	hdr = xmalloc(len + 1);
+	if (qfile_content_seek(qf, 0, &qerr) != 0) {
+		free(hdr);
+		return -1;
+	}
+	while (got < len) {
+		ssize_t n = qfile_content_read(qf, hdr + got, len - got, &qerr);
+
+		if (n <= 0)
+			break;
+		got += (size_t) n;
+	}
+	hdr[got] = '\0';
+	for (char *line = hdr; line != NULL && *line; ) {
+		char *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (str_has_prefix_nocase(line, "Delivered-To:")) {
+			char *v = str_trim(line + 13);
+
+			if (strlen(v) == alen && str_eq_nocase(v, addr))
+				found = 1;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	free(hdr);
+	return found;
+}
+
+/* deliver_forward - a new message through cleanup (see deliver_agent.h) */
+int deliver_forward(struct deliver_job *job, const char *const *rcpts, size_t n,
+		    const char *delivered_to, bool hold, int timeout_s,
+		    char *qid, size_t qid_size, struct deliver_out *out)
+{
+	struct attr_list req, reply;
+	struct ipc_stream s;
+	struct qfile_error qerr;
+	struct buf crlf;
+	char err[256];
+	char *io = xmalloc(IPC_CHUNK_MAX);
+	int fd = -1;
+	int ms = timeout_s * 1000;
+	int64_t flags = hold ? CLEANUP_FLAG_HOLD : 0;
+	int ret = -1;
+	ssize_t got = 0;
+	const char *st, *text, *dsn;
+	int64_t code;
+
+	attr_list_init(&req);
+	attr_list_init(&reply);
+	buf_init(&crlf, 0);
+	ipc_stream_init(&s);
+	if (job->ro->body == QFILE_BODY_8BITMIME)
+		flags |= CLEANUP_FLAG_8BITMIME;
+	if (job->ro->flags & QFILE_F_SMTPUTF8)
+		flags |= CLEANUP_FLAG_SMTPUTF8;
+	attr_add_str(&req, CLEANUP_OP, CLEANUP_OP_BEGIN);
+	attr_add_str(&req, CLEANUP_SENDER, job->sender);
+	for (size_t i = 0; i < n; i++)
+		attr_add_str(&req, CLEANUP_RCPT, rcpts[i]);
+	attr_add_int(&req, CLEANUP_FLAGS, flags);
+	attr_add_str(&req, CLEANUP_PROTOCOL, "local");
+	attr_add_str(&req, CLEANUP_CLIENT_ADDR, "");
+	fd = ipc_connect_unix(CLEANUP_SOCKET_PRIVATE, ms);
+	if (fd < 0) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot forward: connect to %s: %s",
+			    CLEANUP_SOCKET_PRIVATE, strerror(errno));
+		goto out;
+	}
+	buf_printf(&crlf, "Delivered-To: %s\r\n", delivered_to);
+	if (ipc_send(fd, &req, ms) != 0 || qfile_content_seek(job->ro, 0, &qerr) != 0)
+		goto ioerr;
+	while ((got = qfile_content_read(job->ro, io, IPC_CHUNK_MAX / 2, &qerr)) > 0) {
+		for (ssize_t i = 0; i < got; i++) {
+			if (io[i] == '\n')
+				buf_putc(&crlf, '\r');
+			buf_putc(&crlf, io[i]);
+		}
+		if (ipc_stream_send_chunk(fd, &s, crlf.data, crlf.len, ms) != 0)
+			goto ioerr;
+		buf_reset(&crlf);
+	}
+	if (got < 0)
+		goto ioerr;
+	if ((crlf.len > 0 && ipc_stream_send_chunk(fd, &s, crlf.data, crlf.len, ms) != 0) ||
+	    ipc_stream_send_end(fd, &s, ms) != 0 ||
+	    ipc_recv(fd, &reply, 0, ms, err, sizeof(err)) != 1)
+		goto ioerr;
+	if (!attr_get_str(&reply, CLEANUP_STATUS, &st)) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot forward: cleanup sent no status");
+		goto out;
+	}
+	if (strcmp(st, CLEANUP_STATUS_OK) != 0) {
+		if (!attr_get_str(&reply, CLEANUP_REPLY_TEXT, &text))
+			text = "error";
+		if (!attr_get_str(&reply, CLEANUP_REPLY_DSN, &dsn))
+			dsn = "4.3.0";
+		if (!attr_get_int(&reply, CLEANUP_REPLY_CODE, &code))
+			code = 451;
+		deliver_set(out, code >= 500 && dsn[0] == '5' ? DELIVER_BOUNCE : DELIVER_DEFER,
+			    code >= 500 && dsn[0] == '5' ? dsn : "4.3.0", "cannot forward: cleanup: %s", text);
+		goto out;
+	}
+	if (!attr_get_str(&reply, CLEANUP_QUEUE_ID, &st))
+		st = "?";
+	str_copy(qid, st, qid_size);
+	ret = 0;
+	goto out;
+ioerr:
+	deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot forward through %s: %s",
+		    CLEANUP_SOCKET_PRIVATE, got < 0 ? qerr.text : strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	free(io);
+	buf_free(&crlf);
+	attr_list_free(&req);
+	attr_list_free(&reply);
+	return ret;
+}

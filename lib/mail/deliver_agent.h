@@ -1,0 +1,130 @@
+/*
+ * deliver_agent - what the final delivery agents local and virtual share
+ * around the DELIVER contract (deliver_proto.h):
+ *
+ *   - one request: parse it, open the queue file twice (read-write for the
+ *     recipients' slots, as the agent's own user - root for local; and
+ *     read-only for the content a delivery child reads), collect one
+ *     result per recipient, write each final result into the slot with
+ *     an fsync before anything else happens, log the Postfix-shape line,
+ *     build the reply frame;
+ *   - deliver_as: run one delivery in a child process that has become
+ *     the mailbox owner (setgroups, setresgid, setresuid, verified with
+ *     getresuid/getresgid and a failing setuid(0)), with a time limit;
+ *     the child cannot reach the read-write queue file descriptor;
+ *   - deliver_forward: submit a copy of the message to new recipients
+ *     through private/cleanup (the working directory is queue_directory),
+ *     with the original envelope sender and a Delivered-To: header, as
+ *     Postfix's local does for aliases and .forward files.
+ *
+ * Failures: a request that cannot be parsed or whose queue file cannot be
+ * opened gets a request-level error reply (qmgr defers everything). A
+ * child that dies, hangs or cannot change its uid is a temporary failure
+ * of that recipient. Nothing here exits the process.
+ */
+#ifndef TERN_MAIL_DELIVER_AGENT_H
+#define TERN_MAIL_DELIVER_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/attr.h"
+#include "mail/qfile.h"
+
+#define DELIVER_TEXT_MAX	300
+
+/* deliver_out - the outcome of one delivery (fixed size: it crosses a pipe) */
+enum deliver_state { DELIVER_SENT = 's', DELIVER_DEFER = 'd', DELIVER_BOUNCE = 'b' };
+struct deliver_out {
+	char state;			/* enum deliver_state */
+	char dsn[16];			/* "2.0.0" */
+	char text[DELIVER_TEXT_MAX];	/* "delivered to maildir" */
+};
+
+/* deliver_set - fill out (printf-style text); returns 0 for SENT, -1 otherwise */
+int deliver_set(struct deliver_out *out, enum deliver_state state, const char *dsn,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* deliver_job - one DELIVER request in progress */
+struct deliver_job {
+	const char *qid;
+	const char *queue_file;
+	const char *nexthop;
+	const char *sender;
+	int64_t arrival;
+	int64_t queued_us;		/* qmgr's activation time (delays=) */
+	int64_t flags;
+	size_t nrcpts;
+	int64_t *index;			/* rcpt_index values */
+	const char **rcpt;		/* rcpt values (point into the request frame) */
+	struct qfile *qf;		/* read-write: slots */
+	struct qfile *ro;		/* read-only: content */
+	long long start_us;
+	struct attr_list reply;
+	bool failed;			/* a request-level error reply was made */
+};
+
+/*
+ * deliver_job_begin - parse frame and open the queue file; false when the
+ * request cannot be worked on (job->reply then holds the error reply and
+ * the reason was logged). frame must outlive the job.
+ */
+bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame);
+/*
+ * deliver_job_result - recipient i is done for this run: final states go
+ * into its slot (and are fsync'ed) first, then the log line, then the
+ * reply entry. relay: "local", "virtual".
+ */
+void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
+			const char *relay);
+/* deliver_job_end - release everything but job->reply (send it, then deliver_job_free) */
+void deliver_job_end(struct deliver_job *job);
+void deliver_job_free(struct deliver_job *job);
+
+/* deliver_cred - whom a delivery runs as */
+struct deliver_cred {
+	uid_t uid;
+	gid_t gid;
+};
+
+/*
+ * deliver_as - fork; the child closes close_fd (-1: none), becomes
+ * cred (only when the process is root; otherwise cred must be the
+ * process's own uid, else a temporary failure), calls fn(arg, out) and
+ * sends out back. Waits at most timeout seconds, then kills the child.
+ * out is always filled.
+ */
+void deliver_as(const struct deliver_cred *cred, int close_fd, long long timeout,
+		void (*fn)(void *arg, struct deliver_out *out), void *arg,
+		struct deliver_out *out);
+
+/* deliver_drop - become cred for good (in a child); 0, or -1 with out filled */
+int deliver_drop(const struct deliver_cred *cred, struct deliver_out *out);
+
+/*
+ * deliver_forward - submit job's message to rcpts through
+ * private/cleanup with the original sender, a "Delivered-To: delivered_to"
+ * header first, CLEANUP_FLAG_HOLD when hold. 0 with the new queue id in
+ * qid[qid_size], or -1 with out set to a temporary failure (or to the
+ * error cleanup gave: 5xx bounces).
+ */
+int deliver_forward(struct deliver_job *job, const char *const *rcpts, size_t n,
+		    const char *delivered_to, bool hold, int timeout_s,
+		    char *qid, size_t qid_size, struct deliver_out *out);
+
+/*
+ * deliver_prefix - the header lines a delivered copy starts with:
+ * "Return-Path: <sender>\nDelivered-To: rcpt\n", into a new string
+ */
+char *deliver_prefix(const char *sender, const char *rcpt);
+
+/*
+ * deliver_delivered_to - true when the message's header section has a
+ * "Delivered-To:" header whose value is addr (case-insensitive): a
+ * forwarding loop. -1 when the queue file cannot be read.
+ */
+int deliver_delivered_to(struct qfile *qf, const char *addr);
+
+#endif
