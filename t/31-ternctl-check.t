@@ -127,24 +127,30 @@ def test_config(inst):
            "mail_owner does not exist")
     if IS_ROOT and not inst.pre:
         broken(inst, "tern.conf", "mail_owner = root\n", "mail_owner 'root' is root", "mail_owner is root")
-    fake = tempfile.mkdtemp(prefix="check-daemons-", dir=TMP)
-    made.append(fake)
-    os.chmod(fake, 0o755)
-    # the programs master.conf already runs stay; smtpd is the new one
-    for n in os.listdir(inst.daemons):
-        if n != "smtpd":
-            os.symlink(os.path.join(inst.daemons, n), os.path.join(fake, n))
-    with open(os.path.join(fake, "smtpd"), "w") as f:
-        f.write("#!/bin/sh\nexit 0\n")
-    os.chmod(os.path.join(fake, "smtpd"), 0o755)
-    inst.append("tern.conf", "daemon_directory = %s\n" % fake)
-    r = inst.check()
-    is_(r.returncode, 0, "daemon_directory with a new program: still clean")
     with open(inst.path("master.conf")) as f:
         lines = f.read().splitlines()
-    note = lines.index("# not built yet: smtpd") + 1
-    like(r.stdout, "%s:%d: note: smtpd is built now" % (inst.path("master.conf"), note),
-         "a commented-out service whose program exists now gets a note")
+    unbuilt = [l[len("# not built yet: "):] for l in lines if l.startswith("# not built yet: ")]
+    if not unbuilt:
+        ok(True, "daemon_directory with a new program: still clean # SKIP every program is built")
+        ok(True, "a commented-out service gets a note # SKIP every program is built")
+    else:
+        new = unbuilt[0]
+        fake = tempfile.mkdtemp(prefix="check-daemons-", dir=TMP)
+        made.append(fake)
+        os.chmod(fake, 0o755)
+        # the programs master.conf already runs stay; one unbuilt program appears
+        for n in os.listdir(inst.daemons):
+            if n != new:
+                os.symlink(os.path.join(inst.daemons, n), os.path.join(fake, n))
+        with open(os.path.join(fake, new), "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(os.path.join(fake, new), 0o755)
+        inst.append("tern.conf", "daemon_directory = %s\n" % fake)
+        r = inst.check()
+        is_(r.returncode, 0, "daemon_directory with a new program: still clean")
+        note = lines.index("# not built yet: " + new) + 1
+        like(r.stdout, "%s:%d: note: %s is built now" % (inst.path("master.conf"), note, new),
+             "a commented-out service whose program exists now gets a note")
     inst.restore()
     open(inst.path("nosuchd.conf"), "w").close()
     r = inst.check()

@@ -119,6 +119,26 @@ def children_of(pid):
     return kids
 
 
+def free_ports(n, lo=20000, hi=60000):
+    """n distinct TCP ports on 127.0.0.1 that are free right now."""
+    import random
+    import socket
+    ports = []
+    while len(ports) < n:
+        p = random.randint(lo, hi)
+        if p in ports:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        ports.append(p)
+    return ports
+
+
 class Instance:
     """A private tern instance in a temporary directory."""
 
@@ -128,7 +148,12 @@ class Instance:
         self.dir = tempfile.mkdtemp(prefix="inst-", dir=base)
         os.chmod(self.dir, 0o755)
         self.keep = keep
-        r = run([prog("ternctl"), "-c", self.dir, "init"] + list(init_args))
+        init_args = list(init_args)
+        if "--ports" not in init_args:
+            # never the default 2525/2587/2465: a `make run` instance may hold them
+            init_args += ["--ports", ",".join(str(p) for p in free_ports(3))]
+        self.ports = [int(p) for p in init_args[init_args.index("--ports") + 1].split(",")]
+        r = run([prog("ternctl"), "-c", self.dir, "init"] + init_args)
         if r.returncode != 0:
             diag(r.stdout + r.stderr)
             raise RuntimeError("ternctl init failed")
