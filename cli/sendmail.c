@@ -31,6 +31,7 @@
 #include "base/str.h"
 #include "mail/addr_list.h"
 #include "mail/cleanup_proto.h"
+#include "mail/maildrop.h"
 #include "mail/smtp_addr.h"
 #include "sendmail.h"
 
@@ -350,6 +351,7 @@ static int sendmail_config(struct sendmail *sm)
 			msg_error("%s: %s", probs.list[i].where, probs.list[i].text);
 		ret = EX_CONFIG;
 	}
+	sm->size_limit = maildrop_content_limit(sm->cfg.global.message_size_limit);
 	config_problems_free(&probs);
 	return ret;
 }
@@ -405,7 +407,7 @@ static int sendmail_mail(struct sendmail *sm)
 	int rc;
 
 	sendmail_env_init(&env);
-	sendmail_msg_init(&m, (size_t) sm->cfg.global.sendmail_size_limit);
+	sendmail_msg_init(&m, (size_t) sm->size_limit);
 	if ((rc = sendmail_sender(sm, &env)) != EX_OK)
 		goto out;
 	if (sm->nrcpt_args == 0 && !sm->extract) {

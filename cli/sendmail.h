@@ -53,6 +53,7 @@ struct sendmail {
 	bool body_8bit;			/* -B 8BITMIME */
 	char **rcpt_args;		/* recipients on the command line */
 	int nrcpt_args;
+	long long size_limit;		/* content bytes: maildrop_content_limit(message_size_limit) */
 	uid_t uid;			/* the real uid */
 	char login[256];		/* its login name */
 };
@@ -78,7 +79,7 @@ struct sendmail_env {
 /* sendmail_msg - one message's content as cleanup wants it: CRLF lines */
 struct sendmail_msg {
 	struct buf content;
-	bool too_big;			/* a line did not fit sendmail_size_limit */
+	bool too_big;			/* a line did not fit the size limit */
 	bool eight_bit;			/* a byte 0x80 or above */
 };
 

@@ -13,7 +13,8 @@
  * (cleanup and the SMTP client dot-stuff it).
  *
  * Limits: the whole content, CRLFs included, is at most
- * sendmail_size_limit bytes; more is EX_DATAERR. Nothing is cut.
+ * message_size_limit bytes (1 GiB when that is 0, "no limit": the
+ * message is held in memory); more is EX_DATAERR. Nothing is cut.
  *
  * Headers. The header section is the run of header fields ("Name:" and
  * continuation lines) at the start, up to an empty line or the first
@@ -134,7 +135,7 @@ int sendmail_msg_read(struct sendmail_msg *m, int fd, bool ignore_dots, char *er
 			m->too_big = true;
 	}
 	if (m->too_big) {
-		str_fmt(err, errlen, "message too large: more than sendmail_size_limit (%zu bytes)",
+		str_fmt(err, errlen, "message too large: more than %zu bytes (message_size_limit)",
 			m->content.limit);
 		ret = EX_DATAERR;
 	}

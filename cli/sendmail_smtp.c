@@ -15,7 +15,7 @@
  * data is a line holding only "."). A bare CR inside a line becomes a
  * space, as in the mail mode. Commands are limited to
  * SENDMAIL_SMTP_LINE_MAX bytes (500 5.5.2), the content to
- * sendmail_size_limit (552 5.3.4 after the final dot). After
+ * message_size_limit (552 5.3.4 after the final dot). After
  * SENDMAIL_SMTP_ERRORS errors the session ends with 421. Replies are
  * flushed before each read, so pipelining clients never wait.
  */
@@ -165,7 +165,7 @@ static void smtp_helo(struct smtp_sess *s, const char *verb, const char *arg)
 		return;
 	}
 	smtp_reply("250-%s\r\n250-PIPELINING\r\n250-SIZE %lld\r\n250-8BITMIME\r\n250-DSN\r\n"
-		   "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES", host, s->sm->cfg.global.sendmail_size_limit);
+		   "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES", host, s->sm->size_limit);
 }
 
 /* smtp_mail - MAIL FROM */
@@ -183,7 +183,7 @@ static void smtp_mail(struct smtp_sess *s, const char *verb, const char *arg)
 		s->errors++;
 		return;
 	}
-	if (p.size_given && p.size > (uint64_t) s->sm->cfg.global.sendmail_size_limit) {
+	if (p.size_given && p.size > (uint64_t) s->sm->size_limit) {
 		smtp_reply("552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
@@ -257,11 +257,11 @@ static void smtp_data(struct smtp_sess *s, const char *verb, const char *arg)
 		return;
 	}
 	smtp_reply("354 End data with <CR><LF>.<CR><LF>");
-	sendmail_msg_init(&m, (size_t) s->sm->cfg.global.sendmail_size_limit);
+	sendmail_msg_init(&m, (size_t) s->sm->size_limit);
 	for (;;) {
 		const char *p;
 
-		if (smtp_getline(s, (size_t) s->sm->cfg.global.sendmail_size_limit, &too_long) == 0) {
+		if (smtp_getline(s, (size_t) s->sm->size_limit, &too_long) == 0) {
 			s->quit = true;		/* EOF inside DATA: no message */
 			sendmail_msg_free(&m);
 			return;

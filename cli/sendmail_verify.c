@@ -149,7 +149,7 @@ int sendmail_verify(struct sendmail *sm)
 
 		sendmail_env_init(&env);
 		env.sender = xstrdup("");
-		sendmail_msg_init(&m, (size_t) sm->cfg.global.sendmail_size_limit);
+		sendmail_msg_init(&m, (size_t) sm->size_limit);
 		if ((r = sendmail_msg_read(&m, STDIN_FILENO, sm->ignore_dots, err, sizeof(err))) != EX_OK ||
 		    (r = sendmail_msg_finish(sm, &m, &env, true, err, sizeof(err))) != EX_OK) {
 			fprintf(stderr, "sendmail: error: %s\n", err);

@@ -12,6 +12,9 @@
  *	DIR/tern-files     the file manifest, for "ternctl check"
  *	DIR/queue, DIR/data  as the manifest says
  *	DIR/log/maillog, DIR/mail, DIR/tls/{cert,key}.pem
+ *	DIR/aliases, DIR/delivery.conf, DIR/virtual_users  local and virtual
+ *	                   delivery: postmaster -> root, a demo virtual domain
+ *	                   demo.test with one account demo@demo.test
  *
  * As root the daemons run as the system user "tern" (created with
  * useradd when missing, like the group "terndrop"); as an ordinary user
@@ -50,6 +53,8 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/config.h"
+#include "mail/maildir.h"
+#include "mail/table.h"
 #include "ternctl.h"
 #include "ternctl_files.h"
 
@@ -104,6 +109,8 @@ static const struct init_service {
 	{"sts", -1, "unix", "-", "-", "n", "-", "1", "sts", "", "MTA-STS policy cache"},
 	{"local", -1, "unix", "-", "n", "n", "-", "-", "local", "", "delivery to Unix accounts"},
 	{"virtual", -1, "unix", "-", "n", "n", "-", "-", "virtual", "", "delivery to virtual mailboxes"},
+	{"error", -1, "unix", "-", "-", "n", "-", "-", "error", "", "bounces what transport_maps sends to error:"},
+	{"discard", -1, "unix", "-", "-", "n", "-", "-", "discard", "", "drops what transport_maps sends to discard:"},
 	{"recall", -1, "unix", "-", "-", "n", "-", "1", "recall", "", "message recall"},
 	{"archiver", -1, "unix", "-", "-", "n", "-", "1", "archiver", "", "mail archives"},
 	{"tlsrpt", -1, "unix", "-", "-", "n", "-", "1", "tlsrpt", "", "TLS reports (RFC 8460)"},
@@ -565,6 +572,76 @@ fail:
 	return EX_CANTCREAT;
 }
 
+/*
+ * init_mail - local and virtual delivery of the instance: DIR/aliases
+ * (postmaster to root) and its .db, DIR/delivery.conf with a demo
+ * virtual domain (virtual_mailbox_domains = demo.test in tern.conf), the
+ * account store DIR/virtual_users (ternuser(8)) with demo@demo.test and
+ * its .db, and that account's Maildir under DIR/mail owned by mail_owner
+ * (the default virtual_uid). Existing aliases and accounts are kept.
+ */
+static int init_mail(const char *dir, const struct init_who *who)
+{
+	static const char *const sub[] = {"demo.test", "demo.test/demo", "demo.test/demo/tmp",
+		"demo.test/demo/new", "demo.test/demo/cur"};
+	struct buf b = BUF_INIT;
+	char err[TABLE_ERR_SIZE];
+	char *aliases = str_dupf("%s/aliases", dir);
+	char *users = str_dupf("%s/virtual_users", dir);
+	int ret = 0;
+
+	buf_init(&b, 0);
+	if (access(aliases, F_OK) != 0) {
+		buf_puts(&b, "# aliases - local(8) aliases of this instance, \"name value\" lines; see\n"
+			 "# aliases(5). After a change: newaliases (or ternmap hash:FILE).\n"
+			 "postmaster\troot\n");
+		ret = init_write(dir, "aliases", &b);
+	}
+	if (ret == 0 && table_db_build("hash", aliases, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ternctl: %s\n", err);
+		ret = -1;
+	}
+	buf_reset(&b);
+	buf_puts(&b, "# delivery.conf - parameters of the delivery agents of a private tern\n"
+		 "# instance, made by \"ternctl -c DIR init\"; see delivery.conf(5).\n\n"
+		 "# a demo virtual domain: accounts with ternuser(8), in virtual_users\n"
+		 "virtual_mailbox_base = ");
+	init_put_path(&b, dir);
+	buf_puts(&b, "/mail\nvirtual_mailbox_maps = hash:");
+	init_put_path(&b, dir);
+	buf_puts(&b, "/virtual_users\n");
+	if (ret == 0)
+		ret = init_write(dir, "delivery.conf", &b);
+	buf_reset(&b);
+	if (ret == 0 && access(users, F_OK) != 0) {
+		buf_puts(&b, "# virtual_users - virtual mailbox accounts, maintained by ternuser(8):\n"
+			 "# address <TAB> maildir path under virtual_mailbox_base [<TAB> password hash]\n"
+			 "demo@demo.test\tdemo.test/demo/\n");
+		ret = init_write(dir, "virtual_users", &b);
+		for (size_t i = 0; ret == 0 && i < sizeof(sub) / sizeof(sub[0]); i++) {
+			char *p = str_dupf("%s/mail/%s", dir, sub[i]);
+
+			ret = init_dir(p, who->uid, who->gid, 0700);
+			if (ret != 0)
+				fprintf(stderr, "ternctl: %s: %s\n", p, strerror(errno));
+			free(p);
+		}
+	}
+	if (ret == 0 && table_db_build("hash", users, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ternctl: %s\n", err);
+		ret = -1;
+	}
+	if (ret == 0 && param_find("virtual_mailbox_domains", NULL) != NULL &&
+	    config_edit(dir, "virtual_mailbox_domains", "demo.test", err, sizeof(err)) != 0) {
+		fprintf(stderr, "ternctl: virtual_mailbox_domains: %s\n", err);
+		ret = -1;
+	}
+	buf_free(&b);
+	free(aliases);
+	free(users);
+	return ret;
+}
+
 /* init_port_free - false when something already listens on addr:port */
 static bool init_port_free(const struct init_opts *o, int port)
 {
@@ -705,6 +782,8 @@ int ternctl_init(const char *dir_arg, int argc, char **argv)
 	if (init_write(dir, "tern.conf", &conf) == 0 && init_write(dir, "master.conf", &master) == 0 &&
 	    init_write(dir, "smtpd.conf", &smtpd) == 0 && init_manifest(dir) == 0)
 		status = init_tree(dir, &who, hostname, &cert_kept);
+	if (status == 0 && init_mail(dir, &who) != 0)
+		status = EX_CANTCREAT;
 	if (status == 0) {
 		init_reachable(dir, &who);
 		for (int i = 0; i < INIT_NPORTS; i++)

@@ -19,7 +19,8 @@
 #
 # A fresh tern.conf shows the directories chosen here as its defaults; a
 # fresh master.conf has the lines of the programs being installed
-# enabled. Existing configuration files are never touched.
+# enabled. Existing configuration files are never touched. mailq and
+# newaliases are installed as symbolic links to sendmail.
 #
 # Fails (exit 1) on the first error, saying what it was doing.
 set -eu
@@ -192,6 +193,15 @@ while read -r type path owner group mode flags; do
 	*) die "$manifest: unknown type '$type' for $path" ;;
 	esac
 done <"$manifest"
+
+# mailq and newaliases are sendmail under other names (sendmail(1)): links
+sbin_dest=$(expand '$command_directory')
+if [ -x "$sbin_dest/sendmail" ]; then
+	for link in mailq newaliases; do
+		ln -sfn sendmail "$sbin_dest/$link" || die "ln -s sendmail $sbin_dest/$link failed"
+		say "$sbin_dest/$link -> sendmail"
+	done
+fi
 
 for page in "$src"/man/man[1-8]/*.[1-8]; do
 	[ -f "$page" ] || continue

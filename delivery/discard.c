@@ -3,46 +3,64 @@
  *
  * transport_maps sends a recipient here with "discard:TEXT": every
  * recipient of the request is marked delivered in its queue-file slot
- * (written and fsync'ed before the reply, deliver_proto.h) and logged
- * as "status=sent (discarded: TEXT)" with dsn 2.0.0; the message goes
- * nowhere. An empty TEXT logs the next hop's absence as "discarded".
+ * (written and fsync'ed before the reply, deliver_proto.h; the request
+ * handling is lib/mail/deliver_agent's) and logged as
+ * "status=sent (discarded: TEXT)" with dsn 2.0.0; the message goes
+ * nowhere. An empty TEXT logs just "discarded".
  *
  * Process: SERVICE_SINGLE, master.conf "discard unix - - n - - discard";
  * one connection at a time, several requests per connection.
  */
-#include <stdbool.h>
+#include <errno.h>
+#include <string.h>
 
-#include "base/str.h"
+#include "base/attr.h"
+#include "base/ipc.h"
+#include "base/msg.h"
 #include "mail/config.h"
 #include "mail/deliver_agent.h"
 #include "mail/service.h"
 
+#define DISCARD_RELAY	"none"
+
 static int discard_timeout_ms;
 
-/* discard_deliver - mark every recipient delivered */
-static void discard_deliver(struct deliver_request *dr, void *ctx)
-{
-	char text[1100];
-
-	(void) ctx;
-	if (*dr->nexthop)
-		str_fmt(text, sizeof(text), "discarded: %.1024s", dr->nexthop);
-	else
-		str_copy(text, "discarded", sizeof(text));
-	for (size_t i = 0; i < dr->nrcpts; i++)
-		deliver_agent_result(dr, i, "sent", "2.0.0", "none", text);
-}
-
-/* discard_stop - a graceful stop was asked for */
-static bool discard_stop(void *svc)
-{
-	return service_stopping(svc);
-}
-
-/* discard_on_connection - serve requests until the client is done */
+/* discard_on_connection - serve DELIVER requests until the peer closes */
 static void discard_on_connection(struct service *svc, int fd)
 {
-	deliver_agent_serve(fd, discard_deliver, NULL, discard_stop, svc, discard_timeout_ms);
+	for (;;) {
+		struct attr_list frame;
+		struct deliver_job job;
+		char err[256];
+		int r;
+
+		attr_list_init(&frame);
+		r = ipc_recv(fd, &frame, 0, discard_timeout_ms, err, sizeof(err));
+		if (r != 1) {
+			if (r < 0)
+				msg_warn("request: %s", err);
+			attr_list_free(&frame);
+			return;
+		}
+		if (deliver_job_begin(&job, &frame)) {
+			struct deliver_out out;
+
+			if (*job.nexthop)
+				deliver_set(&out, DELIVER_SENT, "2.0.0", "discarded: %s", job.nexthop);
+			else
+				deliver_set(&out, DELIVER_SENT, "2.0.0", "discarded");
+			for (size_t i = 0; i < job.nrcpts; i++)
+				deliver_job_result(&job, i, &out, DISCARD_RELAY);
+		}
+		deliver_job_end(&job);
+		if (ipc_send(fd, &job.reply, discard_timeout_ms) != 0)
+			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request",
+				 strerror(errno));
+		deliver_job_free(&job);
+		attr_list_free(&frame);
+		if (service_stopping(svc))
+			return;
+	}
 }
 
 /* discard_post_jail - the time limit for reads and writes */
@@ -59,6 +77,7 @@ static const struct service_desc discard_desc = {
 	.on_connection = discard_on_connection,
 };
 
+/* main - run on the skeleton */
 int main(int argc, char **argv)
 {
 	return service_main(argc, argv, &discard_desc);

@@ -3,66 +3,92 @@
  *
  * transport_maps sends a recipient here with "error:TEXT": every
  * recipient of the request is marked bounced in its queue-file slot
- * (written and fsync'ed before the reply, deliver_proto.h), logged with
- * status=bounced and the TEXT as the reason. A TEXT that starts with a
- * 5.X.Y enhanced status code gives the DSN ("error:5.1.1 user unknown");
- * otherwise the DSN is 5.0.0. An empty TEXT reads "delivery refused by
- * the error transport".
+ * (written and fsync'ed before the reply, deliver_proto.h; the request
+ * handling is lib/mail/deliver_agent's), logged with status=bounced and
+ * TEXT as the reason. A TEXT that starts with a 5.X.Y enhanced status
+ * code gives the DSN ("error:5.1.1 user unknown"); otherwise the DSN is
+ * 5.0.0. An empty TEXT reads "delivery refused by the error transport".
  *
  * Process: SERVICE_SINGLE, master.conf "error unix - - n - - error";
  * one connection at a time, several requests per connection.
  */
-#include <stdbool.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "base/attr.h"
+#include "base/ipc.h"
+#include "base/msg.h"
 #include "base/str.h"
 #include "mail/config.h"
 #include "mail/deliver_agent.h"
 #include "mail/service.h"
 
+#define ERROR_RELAY	"none"
+
 static int error_timeout_ms;
 
-/* error_split - the DSN at the start of text (5.X.Y only), and the rest */
-static const char *error_split(const char *text, char *dsn, size_t size)
+/* error_dsn_ok - "5.X.Y" with X, Y of 1 to 3 digits */
+static bool error_dsn_ok(const char *w)
 {
-	char word[16];
-	size_t n = strcspn(text, " \t");
 	unsigned c, s, d;
+	int n = 0;
 
-	str_copy(dsn, "5.0.0", size);
+	return sscanf(w, "%1u.%3u.%3u%n", &c, &s, &d, &n) == 3 && w[n] == 0 && c == 5;
+}
+
+/* error_outcome - the bounce for this request's nexthop text */
+static void error_outcome(const char *text, struct deliver_out *out)
+{
+	char dsn[16] = "5.0.0", word[16];
+	size_t n = strcspn(text, " \t");
+
 	if (n > 0 && n < sizeof(word)) {
 		memcpy(word, text, n);
 		word[n] = 0;
-		if (deliver_agent_dsn_parse(word, &c, &s, &d) == 0 && c == 5) {
-			str_copy(dsn, word, size);
+		if (error_dsn_ok(word)) {
+			str_copy(dsn, word, sizeof(dsn));
 			text += n;
 			text += strspn(text, " \t");
 		}
 	}
-	return *text ? text : "delivery refused by the error transport";
+	deliver_set(out, DELIVER_BOUNCE, dsn, "%s",
+		    *text ? text : "delivery refused by the error transport");
 }
 
-/* error_deliver - bounce every recipient */
-static void error_deliver(struct deliver_request *dr, void *ctx)
-{
-	char dsn[16];
-	const char *text = error_split(dr->nexthop, dsn, sizeof(dsn));
-
-	(void) ctx;
-	for (size_t i = 0; i < dr->nrcpts; i++)
-		deliver_agent_result(dr, i, "bounced", dsn, "none", text);
-}
-
-/* error_stop - a graceful stop was asked for */
-static bool error_stop(void *svc)
-{
-	return service_stopping(svc);
-}
-
-/* error_on_connection - serve requests until the client is done */
+/* error_on_connection - serve DELIVER requests until the peer closes */
 static void error_on_connection(struct service *svc, int fd)
 {
-	deliver_agent_serve(fd, error_deliver, NULL, error_stop, svc, error_timeout_ms);
+	for (;;) {
+		struct attr_list frame;
+		struct deliver_job job;
+		char err[256];
+		int r;
+
+		attr_list_init(&frame);
+		r = ipc_recv(fd, &frame, 0, error_timeout_ms, err, sizeof(err));
+		if (r != 1) {
+			if (r < 0)
+				msg_warn("request: %s", err);
+			attr_list_free(&frame);
+			return;
+		}
+		if (deliver_job_begin(&job, &frame)) {
+			struct deliver_out out;
+
+			error_outcome(job.nexthop, &out);
+			for (size_t i = 0; i < job.nrcpts; i++)
+				deliver_job_result(&job, i, &out, ERROR_RELAY);
+		}
+		deliver_job_end(&job);
+		if (ipc_send(fd, &job.reply, error_timeout_ms) != 0)
+			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request",
+				 strerror(errno));
+		deliver_job_free(&job);
+		attr_list_free(&frame);
+		if (service_stopping(svc))
+			return;
+	}
 }
 
 /* error_post_jail - the time limit for reads and writes */
@@ -79,6 +105,7 @@ static const struct service_desc error_desc = {
 	.on_connection = error_on_connection,
 };
 
+/* main - run on the skeleton */
 int main(int argc, char **argv)
 {
 	return service_main(argc, argv, &error_desc);

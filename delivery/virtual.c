@@ -252,29 +252,35 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 	char err[TABLE_ERR_SIZE];
 	struct deliver_out out;
 	int r = virtual_lookup(v->mailboxes, addr, &value, err, sizeof(err));
-	char *path;
+	char *path = NULL;
 
+	/* the value's first word is the path (ternuser's store may add a password field) */
+	if (r == 1)
+		path = xstrndup(value, strcspn(value, " \t"));
 	if (r < 0) {
 		deliver_set(&out, DELIVER_DEFER, "4.3.0", "virtual_mailbox_maps lookup failure: %s", err);
 	} else if (r == 0) {
 		deliver_set(&out, DELIVER_BOUNCE, "5.1.1", "unknown virtual mailbox: <%s>", addr);
-	} else if (value[0] == '/' || strstr(value, "..") != NULL || v->p->virtual_mailbox_base[0] != '/') {
+	} else if (path[0] == '/' || path[0] == '\0' || strstr(path, "..") != NULL ||
+		   v->p->virtual_mailbox_base[0] != '/') {
 		deliver_set(&out, DELIVER_DEFER, "4.3.5", "bad mailbox path \"%s\" for <%s> (relative, "
-			    "without \"..\", under an absolute virtual_mailbox_base)", value, addr);
+			    "without \"..\", under an absolute virtual_mailbox_base)", path, addr);
 	} else if (!v->cred_ok) {
 		deliver_set(&out, DELIVER_DEFER, "4.3.5", "%s", v->cred_err);
 	} else {
 		struct virtual_box b;
+		char *full = str_dupf("%s/%s", v->p->virtual_mailbox_base, path);
 
-		path = str_dupf("%s/%s", v->p->virtual_mailbox_base, value);
-		if (virtual_seen(e, path)) {
+		if (virtual_seen(e, full)) {
+			free(full);
 			free(path);
 			return;
 		}
-		b = (struct virtual_box) {e->job, path, e->rcpt, v->p->virtual_mailbox_limit};
+		b = (struct virtual_box) {e->job, full, e->rcpt, v->p->virtual_mailbox_limit};
 		deliver_as(&v->cred, e->job->qf->fd, v->g->ipc_timeout, virtual_box_run, &b, &out);
-		free(path);
+		free(full);
 	}
+	free(path);
 	virtual_record(e, &out);
 }
 

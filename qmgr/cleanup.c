@@ -382,6 +382,7 @@ static const struct service_desc cleanup_desc = {
 	.on_stop = cleanup_on_stop,
 };
 
+/* main - cleanup on the service skeleton; release everything after the loop */
 int main(int argc, char **argv)
 {
 	int status = service_main(argc, argv, &cleanup_desc);

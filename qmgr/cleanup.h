@@ -93,6 +93,7 @@ struct cleanup_env {
 	int64_t flags, size;
 	const char *client_name, *client_addr, *helo, *protocol;
 	const char *tls_proto, *tls_cipher, *auth_user, *session, *service;
+	const char *dsn_kind;		/* bounce's notices: "failure", "delay", ... */
 	int64_t client_port, tls_bits, origin_uid;
 	bool have_port, have_bits, have_origin_uid;
 	bool local;			/* no client address: local submission or internal */

@@ -10,21 +10,22 @@
  * against the limits of the queue file (qfile.h) - addresses without
  * control characters and at most QFILE_ADDR_MAX bytes, ORCPT as
  * "addr-type;address", ENVID as xtext, RET FULL or HDRS, known flag and
- * NOTIFY bits, client attributes as short text. Unknown attribute names
- * are ignored (a newer source may send more). Nothing is copied: env
- * points into the frame.
+ * NOTIFY bits, client attributes as short text, dsn_kind one of
+ * bounce's four kinds (stored as the attribute deliver_proto.h names).
+ * Unknown attribute names are ignored (a newer source may send more).
+ * Nothing is copied: env points into the frame.
  *
  * cleanup_env_write then cannot meet a value the writer refuses, except
  * for file system errors, which the writer reports (and it removes the
  * file).
  */
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/str.h"
 #include "mail/cleanup_proto.h"
+#include "mail/deliver_proto.h"
 #include "cleanup.h"
 
 #define ENV_FLAGS_ALL	(CLEANUP_FLAG_8BITMIME | CLEANUP_FLAG_SMTPUTF8 | CLEANUP_FLAG_REQUIRETLS \
@@ -166,29 +167,28 @@ static long env_count(const struct attr_list *l, const char *name, enum attr_typ
 static enum cleanup_stat env_scalars(const struct attr_list *l, struct cleanup_env *env,
 				     char *detail, size_t size)
 {
-	static const struct {
+	const struct {
 		const char *name;
-		size_t off;
+		const char **field;
 	} texts[] = {
-		{CLEANUP_CLIENT_NAME, offsetof(struct cleanup_env, client_name)},
-		{CLEANUP_CLIENT_ADDR, offsetof(struct cleanup_env, client_addr)},
-		{CLEANUP_HELO, offsetof(struct cleanup_env, helo)},
-		{CLEANUP_PROTOCOL, offsetof(struct cleanup_env, protocol)},
-		{CLEANUP_TLS_PROTO, offsetof(struct cleanup_env, tls_proto)},
-		{CLEANUP_TLS_CIPHER, offsetof(struct cleanup_env, tls_cipher)},
-		{CLEANUP_AUTH_USER, offsetof(struct cleanup_env, auth_user)},
-		{CLEANUP_SESSION, offsetof(struct cleanup_env, session)},
-		{CLEANUP_SERVICE, offsetof(struct cleanup_env, service)},
+		{CLEANUP_CLIENT_NAME, &env->client_name},
+		{CLEANUP_CLIENT_ADDR, &env->client_addr},
+		{CLEANUP_HELO, &env->helo},
+		{CLEANUP_PROTOCOL, &env->protocol},
+		{CLEANUP_TLS_PROTO, &env->tls_proto},
+		{CLEANUP_TLS_CIPHER, &env->tls_cipher},
+		{CLEANUP_AUTH_USER, &env->auth_user},
+		{CLEANUP_SESSION, &env->session},
+		{CLEANUP_SERVICE, &env->service},
+		{CLEANUP_DSN_KIND, &env->dsn_kind},
 	};
 	const char *why;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		const char **field = (const char **) ((char *) env + texts[i].off);
-
-		if (env_str(l, texts[i].name, field) < 0)
+		if (env_str(l, texts[i].name, texts[i].field) < 0)
 			return env_err(CLEANUP_STAT_ENVELOPE, detail, size, "attribute %s is not a string",
 				       texts[i].name);
-		if (*field && (why = env_text_bad(*field)) != NULL)
+		if (*texts[i].field && (why = env_text_bad(*texts[i].field)) != NULL)
 			return env_err(CLEANUP_STAT_ENVELOPE, detail, size, "%s %s", texts[i].name, why);
 	}
 	if (env_str(l, CLEANUP_RET, &env->ret) < 0 || env_str(l, CLEANUP_ENVID, &env->envid) < 0)
@@ -214,6 +214,9 @@ static enum cleanup_stat env_scalars(const struct attr_list *l, struct cleanup_e
 		return env_err(CLEANUP_STAT_ENVELOPE, detail, size, "ret is neither FULL nor HDRS");
 	if (env->envid && (why = env_xtext_bad(env->envid, QFILE_ENVID_MAX)) != NULL)
 		return env_err(CLEANUP_STAT_ENVELOPE, detail, size, "envid %s", why);
+	if (env->dsn_kind && strcmp(env->dsn_kind, "failure") != 0 && strcmp(env->dsn_kind, "delay") != 0
+	    && strcmp(env->dsn_kind, "success") != 0 && strcmp(env->dsn_kind, "double") != 0)
+		return env_err(CLEANUP_STAT_ENVELOPE, detail, size, "unknown dsn_kind");
 	return CLEANUP_STAT_OK;
 }
 
@@ -232,7 +235,7 @@ static enum cleanup_stat env_rcpts(const struct attr_list *l, long long rcpt_lim
 		return env_err(CLEANUP_STAT_ENVELOPE, detail, size,
 			       "attribute rcpt, orcpt or notify has the wrong type");
 	if (nrcpt == 0)
-		return env_err(CLEANUP_STAT_NORCPT, detail, size, "no recipients");
+		return env_err(CLEANUP_STAT_NORCPT, detail, size, "no rcpt attribute");
 	if (nrcpt > rcpt_limit)
 		return env_err(CLEANUP_STAT_RCPTS, detail, size, "%ld recipients, limit %lld", nrcpt,
 			       rcpt_limit);
@@ -375,6 +378,7 @@ int cleanup_env_write(const struct cleanup_env *env, uid_t peer_uid, struct qfil
 	    || env_put_text(w, QFILE_A_SASL_USERNAME, env->auth_user) < 0
 	    || env_put_text(w, "session", env->session) < 0
 	    || env_put_text(w, "service", env->service) < 0
+	    || env_put_text(w, QFILE_A_DSN_KIND, env->dsn_kind) < 0
 	    || (env->have_origin_uid && env_put_num(w, "origin_uid", env->origin_uid) < 0)
 	    || (env->size > 0 && env_put_num(w, "announced_size", env->size) < 0)
 	    || env_put_num(w, "peer_uid", (long long) peer_uid) < 0)

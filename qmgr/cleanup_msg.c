@@ -94,15 +94,18 @@ void cleanup_msg_fail(struct cleanup_msg *m, enum cleanup_stat stat, const char 
 		m->w = NULL;
 	}
 	cleanup_stat_reply(stat, m->detail, &m->reply);
-	if (stat == CLEANUP_STAT_WRITE || stat == CLEANUP_STAT_SPACE)
+	if (stat == CLEANUP_STAT_WRITE || stat == CLEANUP_STAT_SPACE) {
 		msg_warn("%s: %s; reply %d %s %s", msg_qid(m), m->detail, m->reply.code, m->reply.dsn,
 			 m->reply.text);
-	else
-		msg_info("%s: reject: %d %s %s%s%s%s; from=<%s> nrcpt=%zu", msg_qid(m), m->reply.code,
-			 m->reply.dsn, m->reply.text, m->detail[0] && !cleanup_replies[stat].detail ? " (" : "",
-			 cleanup_replies[stat].detail ? "" : m->detail,
-			 m->detail[0] && !cleanup_replies[stat].detail ? ")" : "",
-			 m->sender ? m->sender : "", m->nrcpt);
+	} else {
+		char why[sizeof(m->detail) + 4] = "";
+
+		/* the detail goes to the log when the client does not see it */
+		if (m->detail[0] && !cleanup_replies[stat].detail)
+			str_fmt(why, sizeof(why), " (%s)", m->detail);
+		msg_info("%s: reject: %d %s %s%s; from=<%s> nrcpt=%zu", msg_qid(m), m->reply.code,
+			 m->reply.dsn, m->reply.text, why, m->sender ? m->sender : "", m->nrcpt);
+	}
 }
 
 /* msg_fail_writer - a qfile call failed (the writer removed the file) */

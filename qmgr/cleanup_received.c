@@ -13,7 +13,7 @@
  *
  * The TLS comment only when TLS was used; "for <RCPT>" only with exactly
  * one recipient, and only when its line stays within the RFC 5322 limit
- * of 998 bytes. Without "for" the date goes on its own line after
+ * of 998 bytes (and the address is ASCII, unless SMTPUTF8). Without "for" the date goes on its own line after
  * "id QUEUEID;". Local mail (no client address) gets
  * "Received: by MYHOSTNAME (tern, from userid N)" and "id QUEUEID".
  * IPv6 client addresses are written as RFC 5321 literals [IPv6:...].
@@ -71,6 +71,15 @@ static void rcv_word(struct rcv_buf *b, const char *s, bool utf8)
 			c = '?';
 		rcv_put(b, &c, 1);
 	}
+}
+
+/* rcv_addr_ok - an address that may appear in the header as it is */
+static bool rcv_addr_ok(const char *a, bool utf8)
+{
+	for (; *a; a++)
+		if ((unsigned char) *a < ' ' || *a == 0x7f || ((unsigned char) *a >= 0x80 && !utf8))
+			return false;
+	return true;
 }
 
 /* rcv_line_len - length of the last line in the buffer */
@@ -164,7 +173,7 @@ int cleanup_rcv_format(const struct cleanup_rcv *r, char *buf, size_t size)
 	rcv_puts(&b, r->qid);
 	/* "for <rcpt>; date" on one line, if that line stays within the RFC limit */
 	mark = b.len;
-	if (r->rcpt != NULL && !b.cut) {
+	if (r->rcpt != NULL && rcv_addr_ok(r->rcpt, r->utf8) && !b.cut) {
 		rcv_puts(&b, "\n\tfor <");
 		rcv_puts(&b, r->rcpt);
 		rcv_puts(&b, ">; ");

@@ -452,7 +452,6 @@ static bool qmgr_req_start(struct qmgr_entry *e)
 	}
 	return true;
 fail:
-	msg_warn("%s", text);
 	qmgr_entry_defer(e, "4.3.0", text);
 	qmgr_dest_result(d, false, text);
 	qmgr_entry_free(e);

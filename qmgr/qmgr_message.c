@@ -37,7 +37,6 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
-#include "mail/deliver_agent.h"
 #include "mail/deliver_proto.h"
 #include "qmgr.h"
 
@@ -46,7 +45,57 @@
 /* qmgr_now_us - wall clock in microseconds */
 long long qmgr_now_us(void)
 {
-	return deliver_agent_now_us();
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* qmgr_dsn_parse - "X.Y.Z" (X 2, 4 or 5) into st; 0 or -1 */
+static int qmgr_dsn_parse(const char *dsn, unsigned *cls, unsigned *subj, unsigned *det)
+{
+	unsigned a, b, c;
+	int n = 0;
+
+	if (sscanf(dsn, "%1u.%3u.%3u%n", &a, &b, &c, &n) != 3 || dsn[n] != 0 ||
+	    (a != 2 && a != 4 && a != 5))
+		return -1;
+	*cls = a;
+	*subj = b;
+	*det = c;
+	return 0;
+}
+
+/* qmgr_secs - seconds the way Postfix logs them: "0", "0.12", "3.4", "125" */
+static void qmgr_secs(char *out, size_t size, long long us)
+{
+	double v = us < 0 ? 0 : (double) us / 1e6;
+
+	if (v < 0.005)
+		str_copy(out, "0", size);
+	else if (v < 10)
+		str_fmt(out, size, "%.2g", v);
+	else
+		str_fmt(out, size, "%.0f", v);
+}
+
+/*
+ * qmgr_log_rcpt - the delivery line for a result qmgr made itself:
+ * "QID: to=<r>, relay=none, delay=D, delays=a/b/0/0, dsn=X, status=S (text)"
+ * with a the time before qmgr and b the time in qmgr.
+ */
+static void qmgr_log_rcpt(const struct qmgr_msg *m, size_t i, const char *relay, const char *dsn,
+			  const char *status, const char *text)
+{
+	long long now = qmgr_now_us(), arrival = m->qf->arrival_sec * 1000000;
+	long long queued = m->activated_us > arrival ? m->activated_us : arrival;
+	char d[32], a[32], b[32];
+
+	qmgr_secs(d, sizeof(d), now - arrival);
+	qmgr_secs(a, sizeof(a), queued - arrival);
+	qmgr_secs(b, sizeof(b), now - queued);
+	msg_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=%s (%s)",
+		 m->qid, m->qf->rcpts[i].addr, relay, d, a, b, dsn, status, text);
 }
 
 /* qmgr_msg_move - rename dir/qid to to/qid; 0 or -1 (errno) */
@@ -101,7 +150,7 @@ static void qmgr_msg_write_slot(struct qmgr_msg *m, size_t i)
 /* qmgr_msg_set_dsn - parse dsn into st (bad: 4.0.0 or 5.0.0 by state) */
 static void qmgr_msg_set_dsn(struct qfile_rstatus *st, const char *dsn, unsigned dflt)
 {
-	if (deliver_agent_dsn_parse(dsn, &st->dsn_class, &st->dsn_subject, &st->dsn_detail) < 0) {
+	if (qmgr_dsn_parse(dsn, &st->dsn_class, &st->dsn_subject, &st->dsn_detail) < 0) {
 		st->dsn_class = dflt;
 		st->dsn_subject = st->dsn_detail = 0;
 	}
@@ -112,7 +161,6 @@ void qmgr_msg_rcpt_deferred(struct qmgr_msg *m, size_t i, const char *dsn, const
 			    const char *text, bool log_it)
 {
 	struct qfile_rstatus *st = &m->st[i];
-	const struct qfile_rcpt *r = &m->qf->rcpts[i];
 
 	st->state = QFILE_DEFERRED;
 	if (st->attempts < 65535)
@@ -121,8 +169,7 @@ void qmgr_msg_rcpt_deferred(struct qmgr_msg *m, size_t i, const char *dsn, const
 	st->time = time(NULL);
 	qmgr_msg_write_slot(m, i);
 	if (log_it)
-		deliver_agent_log(m->qid, r->addr, r->orcpt, relay, m->qf->arrival_sec, m->activated_us,
-				  0, dsn, "deferred", text);
+		qmgr_log_rcpt(m, i, relay, dsn, "deferred", text);
 	qmgr_msg_reason(m, "defer", i, dsn, relay, text);
 	free(m->last_reason);
 	m->last_reason = xstrdup(text);
@@ -248,7 +295,6 @@ static void qmgr_msg_expire(struct qmgr_msg *m)
 	str_fmt(text, sizeof(text), "%.1100s", m->last_reason ? m->last_reason :
 		"message expired: delivery time limit exceeded");
 	for (size_t i = 0; i < m->qf->nrcpts; i++) {
-		const struct qfile_rcpt *r = &m->qf->rcpts[i];
 
 		if (qmgr_msg_final(m, i))
 			continue;
@@ -257,8 +303,7 @@ static void qmgr_msg_expire(struct qmgr_msg *m)
 		m->st[i].time = time(NULL);
 		qmgr_msg_write_slot(m, i);
 		qmgr_msg_reason(m, "bounce", i, dsn, "none", text);
-		deliver_agent_log(m->qid, r->addr, r->orcpt, "none", m->qf->arrival_sec,
-				  m->activated_us, 0, dsn, "expired, returned to sender", text);
+		qmgr_log_rcpt(m, i, "none", dsn, "expired, returned to sender", text);
 	}
 }
 

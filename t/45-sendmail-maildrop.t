@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import IS_ROOT, SRC, diag, done, is_, like, ok, prog, skip_all, wait_for  # noqa: E402
-from sendmail_test import (all_queued, listdir, pickup_ready, poke_pickup, queue_file,  # noqa: E402
-                           sendmail, submission_instance)
+from sendmail_test import (all_queued, listdir, pickup_failures, pickup_ready, poke_pickup,  # noqa: E402
+                           queue_file, sendmail, submission_instance)
 
 for p in ("cleanup", "pickup", "sendmail", "terndrop", "terncat"):
     if not os.access(prog(p), os.X_OK):
@@ -182,4 +182,5 @@ if IS_ROOT and shutil.which("setpriv"):
        "with nobody's uid and login name")
 
 inst.stop()
+is_(pickup_failures(inst.log()), [], "no pickup process failed")
 done()

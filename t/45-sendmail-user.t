@@ -17,8 +17,8 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import (IS_ROOT, SRC, alive, children_of, diag, done, is_, like, ok, prog,  # noqa: E402
                        run, skip_all, unprivileged_user, wait_for)
-from sendmail_test import (all_queued, fix_master, listdir, pickup_ready, poke_pickup,  # noqa: E402
-                           queue_file, sendmail)
+from sendmail_test import (all_queued, fix_master, listdir, pickup_failures, pickup_ready,  # noqa: E402
+                           poke_pickup, queue_file, sendmail)
 
 for p in ("cleanup", "pickup", "sendmail", "terndrop", "terncat"):
     if not os.access(prog(p), os.X_OK):
@@ -103,6 +103,7 @@ try:
     like(open(os.path.join(D, "log", "maillog")).read(), "uid=%d from=<%s@" % (USER.pw_uid, USER.pw_name),
          "pickup logs the user's uid")
     ctl("stop")
+    is_(pickup_failures(open(os.path.join(D, "log", "maillog")).read()), [], "no pickup process failed")
 finally:
     cleanup()
 done()

@@ -11,12 +11,13 @@ mailq and newaliases.
 import os
 import pwd
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import IS_ROOT, diag, done, is_, like, ok, prog, run, skip_all  # noqa: E402
-from sendmail_test import (myorigin, pickup_ready, queue_file, queued_id, sendmail,  # noqa: E402
-                           submission_instance)
+from sendmail_test import (myorigin, pickup_failures, pickup_ready, queue_file, queued_id,  # noqa: E402
+                           sendmail, submission_instance)
 
 for p in ("cleanup", "pickup", "sendmail", "terncat"):
     if not os.access(prog(p), os.X_OK):
@@ -140,6 +141,52 @@ try:
 except ImportError:
     diag("t/lib/tern_ipc.py missing: raw client checks skipped")
 
+# a large message (flow control between pickup and cleanup), many at once
+big = "Subject: big\n\n" + ("0123456789abcdef" * 4 + "\n") * 60000
+r, q = send(["big@example.com"], big)
+ok(q is not None and q["content"].endswith(("0123456789abcdef" * 4 + "\n") * 3) and
+   q["content"].count("0123456789abcdef" * 4 + "\n") == 60000, "a 3.9 MB message arrives whole")
+procs = [subprocess.Popen([prog("sendmail"), "-C", D, "-v", "many%d@example.com" % i], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(20)]
+outs = [p.communicate("Subject: many %d\n\nx\n" % i, timeout=60) for i, p in enumerate(procs)]
+codes = [p.returncode for p in procs]
+ids = [queued_id(subprocess.CompletedProcess([], 0, o, e)) for o, e in outs]
+ok(codes == [0] * 20 and all(i and i != "maildrop" for i in ids) and len(set(ids)) == 20,
+   "20 sendmails at once: each queued through pickup")
+
+# clients that misbehave do not disturb the others
+try:
+    from tern_ipc import Conn, encode
+    c = Conn(os.path.join(D, "queue", "public", "pickup"))
+    c.send([("op", "begin"), ("sender", "a@example.com"), ("rcpt", "b@example.com")])
+    c.send([("chunk", b"Subject: half\r\n")])
+    c.close()
+    c = Conn(os.path.join(D, "queue", "public", "pickup"))
+    c.send_raw(b"\x00\x00\x00\x05\x07garb")
+    ok(c.closed_by_peer(), "a malformed frame closes the connection")
+    c.close()
+    c = Conn(os.path.join(D, "queue", "public", "pickup"))
+    c.send([("op", "begin"), ("sender", "a@example.com"), ("rcpt", "b@example.com")])
+    c.send_raw(encode([("chunk", b"x\r\n")]) + encode([("end", 99)]))
+    ok(c.closed_by_peer(), "a wrong stream count closes the connection")
+    c.close()
+    c = Conn(os.path.join(D, "queue", "public", "pickup"))
+    c.send([("op", "begin"), ("sender", "a@example.com"), ("rcpt", "bad@@example.com")])
+    c.send_stream(b"Subject: x\r\n\r\nx\r\n")
+    res = dict(c.recv() or [])
+    ok(res.get("status") == "error" and res.get("code") == 501 and res.get("dsn") == "5.1.3",
+       "a bad recipient address: 501 5.1.3 after the end, connection kept")
+    c.send([("op", "begin"), ("sender", "a@example.com"), ("rcpt", "b@example.com")])
+    c.send_stream(b"Subject: second\r\n\r\nx\r\n")
+    res = dict(c.recv() or [])
+    ok(res.get("status") == "ok", "and the next message on the connection is queued")
+    c.close()
+    r, q = send(["after@example.com"], "Subject: after\n\nx\n")
+    ok(q is not None, "sendmail still works after them")
+    like(inst.log(), "connection closed inside a message", "the half message is logged")
+except ImportError:
+    diag("t/lib/tern_ipc.py missing: raw client checks skipped")
+
 # -bs
 dialogue = ("EHLO client\r\nMAIL FROM:<bs@example.com>\r\nRCPT TO:<r1@example.com>\r\n"
             "RCPT TO:<r2@example.com> NOTIFY=NEVER\r\nDATA\r\nSubject: bs\r\n\r\n..stuffed\r\nline\r\n.\r\n"
@@ -169,6 +216,9 @@ ok("552 5.3.4" in r.stdout and "500 5.5.2 Error: command not recognized" in r.st
    "500 5.5.2 Error: line too long" in r.stdout, "-bs: SIZE over the limit, unknown command, long line")
 
 # -bv
+for f in ("aliases", "aliases.db"):
+    if os.path.exists(os.path.join(D, f)):
+        os.unlink(os.path.join(D, f))
 r = sendmail(D, ["-bv", "root@" + HOST, "someone@example.org"])
 is_(r.returncode, 0, "-bv: deliverable addresses: exit 0")
 like(r.stdout, "root@%s... deliverable: local user root" % HOST, "-bv: a local user")
@@ -220,4 +270,5 @@ r = sendmail(D, [], name="newaliases")
 ok(r.returncode == 0 and "nothing to build" in r.stderr, "newaliases with nothing to build: exit 0")
 
 inst.stop()
+is_(pickup_failures(inst.log()), [], "no pickup process failed")
 done()

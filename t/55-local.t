@@ -15,7 +15,7 @@ from tern_test import (IS_ROOT, Instance, diag, done, is_, like, ok, prog, run, 
 from deliver_test import deliver, maildir_files, qwrite, slot  # noqa: E402
 
 BASE = 30000 + (os.getpid() % 3000) * 3
-inst = Instance(keep=True, init_args=["--ports", "%d,%d,%d" % (BASE, BASE + 1, BASE + 2)])
+inst = Instance(init_args=["--ports", "%d,%d,%d" % (BASE, BASE + 1, BASE + 2)])
 D = inst.dir
 users = []
 

@@ -393,6 +393,8 @@ int deliver_forward(struct deliver_job *job, const char *const *rcpts, size_t n,
 	attr_add_str(&req, CLEANUP_PROTOCOL, "local");
 	attr_add_str(&req, CLEANUP_CLIENT_ADDR, "");
 	fd = ipc_connect_unix(CLEANUP_SOCKET_PRIVATE, ms);
+	if (fd < 0 && errno == ENOENT)		/* master.conf private column "n" puts it in public/ */
+		fd = ipc_connect_unix("public/cleanup", ms);
 	if (fd < 0) {
 		deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot forward: connect to %s: %s",
 			    CLEANUP_SOCKET_PRIVATE, strerror(errno));

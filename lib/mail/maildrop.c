@@ -116,6 +116,13 @@ int maildrop_check_done(const struct maildrop_check *mc, char *err, size_t errle
 	return -1;
 }
 
+/* maildrop_content_limit - message_size_limit, or the cap for "no limit" */
+long long maildrop_content_limit(long long message_size_limit)
+{
+	return message_size_limit > 0 && message_size_limit < MAILDROP_CONTENT_CAP ? message_size_limit :
+	    MAILDROP_CONTENT_CAP;
+}
+
 /* maildrop_name_ok - a complete file's name */
 bool maildrop_name_ok(const char *name)
 {

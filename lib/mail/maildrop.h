@@ -40,6 +40,8 @@
 #define MAILDROP_TMP_PREFIX	"tmp."		/* files being written */
 #define MAILDROP_FILE_MODE	0644		/* the directory keeps others out */
 #define MAILDROP_ENVELOPE_MAX	ATTR_FRAME_MAX	/* the BEGIN frame */
+/* content limit when message_size_limit is 0 ("no limit"): sendmail holds a message in memory */
+#define MAILDROP_CONTENT_CAP	(1024LL * 1024 * 1024)
 
 /* what a frame of a maildrop file is */
 enum maildrop_part {
@@ -73,6 +75,12 @@ int maildrop_check_done(const struct maildrop_check *mc, char *err, size_t errle
  * "notify" (when present) as often as "rcpt". 0, or -1 with err.
  */
 int maildrop_check_begin(const struct attr_list *frame, char *err, size_t errlen);
+
+/*
+ * maildrop_content_limit - the most content bytes sendmail reads and
+ * terndrop spools: message_size_limit, or MAILDROP_CONTENT_CAP for 0
+ */
+long long maildrop_content_limit(long long message_size_limit);
 
 /* maildrop_name_ok - is name a complete maildrop file's name (queue-id shaped)? */
 bool maildrop_name_ok(const char *name);

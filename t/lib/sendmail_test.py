@@ -20,11 +20,13 @@ QUEUES = ("incoming", "active", "deferred", "hold", "timed")
 
 def fix_master(path):
     """cleanup on private/cleanup (cleanup_proto.h), whatever init wrote;
-    no inet services (these tests need no ports, and must not collide)."""
+    no inet services (these tests need no ports, and must not collide);
+    no qmgr, so that queued messages stay in incoming/ to be looked at."""
     with open(path) as f:
         text = f.read()
     text = re.sub(r"^#?(cleanup\s+unix\s+)\S+(\s)", r"\1-\2", text, flags=re.M)
     text = re.sub(r"^(\S+\s+inet\s)", r"#\1", text, flags=re.M)
+    text = re.sub(r"^(qmgr\s)", r"#\1", text, flags=re.M)
     with open(path, "w") as f:
         f.write(text)
 
@@ -130,3 +132,12 @@ def all_queued(dirpath):
 def pickup_ready(dirpath, timeout=10):
     """Wait until master listens on public/pickup."""
     return wait_for(lambda: os.path.exists(os.path.join(dirpath, "queue", "public", "pickup")), timeout)
+
+
+def pickup_failures(log):
+    """Log lines that say a pickup process failed (exit status, signal,
+    fatal, panic: what a sanitizer report ends in, as children's stderr
+    goes to /dev/null)."""
+    return [l for l in log.splitlines()
+            if re.search(r"service pickup \(pickup\) pid \d+ (exit status|killed by signal)"
+                         r"|tern/pickup\[\d+\]: (fatal|panic):", l)]

@@ -55,10 +55,11 @@ class SmtpdInstance(Instance):
     def __init__(self, smtpd=None, tern=None, services=()):
         """smtpd, tern: parameters for smtpd.conf and tern.conf; services:
         extra smtpd services as (args, maxproc), on ports self.extra[i]."""
-        self.ports = free_ports(3 + len(services))
-        super().__init__(["--ports", ",".join(str(p) for p in self.ports[:3])])
-        self.smtp, self.submission, self.submissions = self.ports[:3]
-        self.extra = self.ports[3:]
+        ports = free_ports(3 + len(services))
+        super().__init__(["--ports", ",".join(str(p) for p in ports[:3])],
+                         keep=bool(os.environ.get("TERN_KEEP")))
+        self.smtp, self.submission, self.submissions = ports[:3]
+        self.extra = ports[3:]
         extra_services = ""
         for (args, maxproc), port in zip(services, self.extra):
             extra_services += "127.0.0.1:%d inet n - y - %s smtpd %s\n" % (port, maxproc, args)
@@ -72,11 +73,21 @@ class SmtpdInstance(Instance):
             self.conf(k, v, file="smtpd.conf")
         self.fix_master(extra_services)
 
+    KEEP = ("smtpd", "cleanup", "proxymap")
+
     def fix_master(self, extra):
-        """cleanup must listen on private/cleanup (cleanup_proto.h)."""
+        """Only smtpd, cleanup and proxymap run, so accepted mail stays in
+        incoming/ for the tests to read (no qmgr, no delivery); cleanup must
+        listen on private/cleanup (cleanup_proto.h)."""
         path = self.path("master.conf")
+        out = []
         with open(path) as f:
-            text = f.read()
+            for line in f:
+                fields = line.split()
+                if fields and not line.startswith("#") and len(fields) >= 8 and fields[7] not in self.KEEP:
+                    line = "#" + line
+                out.append(line)
+        text = "".join(out)
         text = re.sub(r"^(cleanup\s+unix\s+)n(\s)", r"\1-\2", text, flags=re.M)
         with open(path, "w") as f:
             f.write(text + extra)
@@ -291,9 +302,9 @@ def enh(text):
 
 
 def send_message(port, rcpts=("user@" + LOCAL,), body=b"Subject: t\r\n\r\nhello\r\n", sender="a@client.test",
-                 source="127.0.0.1"):
+                 source="127.0.0.1", timeout=20):
     """One plain transaction; (final code, final line)."""
-    c = Client(port, source=source)
+    c = Client(port, source=source, timeout=timeout)
     c.ehlo()
     c.cmd("MAIL FROM:<%s>" % sender)
     for r in rcpts:

@@ -267,6 +267,13 @@ static void test_received(void)
 	ok(strstr(buf, "for <") == NULL && strstr(buf, "1K0Y0JYVWGMAE95N;\n\tMon,") != NULL,
 	   "Received: no \"for\" when its line would pass 998 bytes");
 
+	r.rcpt = "j\xc3\xb6rg@local.test";
+	cleanup_rcv_format(&r, buf, sizeof(buf));
+	ok(strstr(buf, "for <") == NULL, "Received: no \"for\" with an 8-bit address in a plain message");
+	r.utf8 = true;
+	cleanup_rcv_format(&r, buf, sizeof(buf));
+	ok(strstr(buf, "\tfor <j\xc3\xb6rg@local.test>; ") != NULL, "Received: 8-bit address with SMTPUTF8");
+
 	memset(&r, 0, sizeof(r));
 	r.myhostname = "mx.local.test";
 	r.qid = "1K0Y0JYVWGMAE95N";

@@ -250,6 +250,7 @@ static void test_full_envelope(void)
 	attr_add_str(&l, "auth_user", "joe");
 	attr_add_str(&l, "session", "s-1");
 	attr_add_str(&l, "service", "submission");
+	attr_add_str(&l, "dsn_kind", "delay");
 	attr_add_str(&l, "some_future_attribute", "ignored");
 
 	m = send_msg(&l, msg, strlen(msg), 7);
@@ -274,6 +275,7 @@ static void test_full_envelope(void)
 		ok((v = qfile_attr(qf, "tls_bits", NULL)) && strcmp(v, "128") == 0, "tls_bits");
 		ok((v = qfile_attr(qf, "peer_uid", NULL)) && strcmp(v, "1234") == 0, "peer_uid");
 		ok((v = qfile_attr(qf, "announced_size", NULL)) && strcmp(v, "42") == 0, "announced size");
+		ok((v = qfile_attr(qf, "dsn_kind", NULL)) && strcmp(v, "delay") == 0, "dsn_kind");
 		ok(qfile_attr(qf, "some_future_attribute", NULL) == NULL, "unknown attributes not stored");
 		ok(str_has_prefix(buf_str(&content), "Received: from helo.client.test (client.test [192.0.2.1])\n"
 				  "\t(using TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits))\n"
@@ -378,6 +380,7 @@ static void test_envelope_errors(void)
 		{"helo as integer", "sender=a@b|rcpt=a@b|I:helo=1", CLEANUP_STAT_ENVELOPE, 554, "5.5.4"},
 		{"client port out of range", "sender=a@b|rcpt=a@b|I:client_port=70000", CLEANUP_STAT_ENVELOPE, 554, "5.5.4"},
 		{"helo with a control character", "sender=a@b|rcpt=a@b|helo=a\x01", CLEANUP_STAT_ENVELOPE, 554, "5.5.4"},
+		{"unknown dsn_kind", "sender=|rcpt=a@b|dsn_kind=bogus", CLEANUP_STAT_ENVELOPE, 554, "5.5.4"},
 		{"announced size over the limit", "sender=a@b|rcpt=a@b|I:size=100001", CLEANUP_STAT_SIZE, 552, "5.3.4"},
 	};
 	struct attr_list l;
