@@ -427,6 +427,20 @@ static void qmgr_msg_quarantine(const char *qid, const char *why)
 		msg_warn("%s: moved to corrupt: %s", qid, why);
 }
 
+/* qmgr_msg_unreadable - cannot open it now (EACCES, EMFILE...): back to deferred, later */
+static void qmgr_msg_unreadable(const char *qid, const char *why)
+{
+	char path[QID_SIZE + 16];
+	long long next = time(NULL) + qmgr.p.min_backoff;
+	struct timespec ts[2] = {{(time_t) next, 0}, {(time_t) next, 0}};
+
+	msg_warn("%s: %s; trying again later", qid, why);
+	str_fmt(path, sizeof(path), "active/%s", qid);
+	if (utimensat(AT_FDCWD, path, ts, 0) < 0 || qmgr_msg_move(qid, "active", "deferred") < 0)
+		msg_warn("%s: move to deferred: %s", qid, strerror(errno));
+	qmgr_scan_timer_at(next);
+}
+
 /* qmgr_msg_release_time - the release_time attribute, or 0 */
 static long long qmgr_msg_release_time(const struct qfile *qf)
 {
@@ -477,7 +491,7 @@ void qmgr_msg_activate(const char *qid, const char *from_dir)
 		if (qe.kind == QFILE_ERR_CORRUPT || qe.kind == QFILE_ERR_INCOMPLETE)
 			qmgr_msg_quarantine(qid, qe.text);
 		else
-			msg_warn("%s: %s", qid, qe.text);
+			qmgr_msg_unreadable(qid, qe.text);
 		return;
 	}
 	if ((release = qmgr_msg_release_time(qf)) > time(NULL)) {

@@ -135,6 +135,29 @@ is_(r.returncode, 69, "a message cleanup refuses: EX_UNAVAILABLE")
 like(r.stderr, "554", "with cleanup's reply")
 is_([f for f in listdir(D, "maildrop")], [], "and nothing in the maildrop")
 
+# pickup runs, cleanup does not: sendmail spools, pickup keeps the file
+MASTER = os.path.join(D, "master.conf")
+with open(MASTER) as f:
+    master_text = f.read()
+inst.stop()
+with open(MASTER, "w") as f:
+    f.write(re.sub(r"^(cleanup\s)", r"#\1", master_text, flags=re.M))
+r = inst.start()
+ok(r.returncode == 0 and pickup_ready(D), "started without cleanup")
+r = sendmail(D, ["-v", "nocleanup@example.com"], "Subject: no cleanup\n\nx\n")
+ok(r.returncode == 0 and "queued as maildrop" in r.stderr, "pickup cannot reach cleanup: sendmail spools, exit 0")
+like(inst.log(), "not queued: 451 4.3.0", "pickup logs the temporary failure")
+time.sleep(0.5)
+is_(len(listdir(D, "maildrop")), 1, "the file waits in maildrop/")
+inst.stop()
+with open(MASTER, "w") as f:
+    f.write(master_text)
+r = inst.start()
+ok(r.returncode == 0 and pickup_ready(D), "started with cleanup again")
+poke_pickup(D)
+ok(wait_for(lambda: listdir(D, "maildrop") == [], 15) and wait_for(lambda: subject_queued("no cleanup"), 10),
+   "then pickup delivers it to cleanup")
+
 # set-group-id terndrop: an ordinary user spools to root's instance
 if IS_ROOT and shutil.which("setpriv"):
     inst.stop()
