@@ -100,7 +100,7 @@ static const struct init_service {
 	 "submissions: the same over implicit TLS (RFC 8314)"},
 	{"screen", -1, "unix", "-", "-", "n", "-", "1", "screen", "", "shared abuse state"},
 	{"pickup", -1, "unix", "n", "-", "n", "60", "1", "pickup", "", "local submissions from maildrop"},
-	{"cleanup", -1, "unix", "n", "-", "n", "-", "0", "cleanup", "", "the only queue writer"},
+	{"cleanup", -1, "unix", "-", "-", "n", "-", "0", "cleanup", "", "the only queue writer"},
 	{"qmgr", -1, "unix", "n", "-", "n", "300", "1", "qmgr", "", "the scheduler"},
 	{"bounce", -1, "unix", "-", "-", "n", "-", "0", "bounce", "", "delivery status notifications"},
 	{"proxymap", -1, "unix", "-", "-", "n", "-", "-", "proxymap", "",

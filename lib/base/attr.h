@@ -41,7 +41,7 @@ struct buf;
 
 #define ATTR_VERSION	1
 #define ATTR_FRAME_MAX	(1024 * 1024)	/* default frame (payload) limit */
-#define ATTR_COUNT_MAX	1024		/* attributes per frame */
+#define ATTR_COUNT_MAX	16384		/* attributes per frame: 3 per recipient for 5000 recipients */
 #define ATTR_NAME_MAX	64
 #define ATTR_PREFIX	4		/* bytes of the length prefix */
 #define ATTR_ERR_MAX	160		/* room for any error text here */

@@ -253,19 +253,19 @@ static void test_count_limit(void)
 	buf_init(&b, 0);
 	for (int i = 0; i < ATTR_COUNT_MAX; i++)
 		added += attr_add_int(&l, "i", i) == 0;
-	is_int(added, ATTR_COUNT_MAX, "1024 attributes accepted");
+	is_int(added, ATTR_COUNT_MAX, "ATTR_COUNT_MAX attributes accepted");
 	attr_encode(&l, &b);
 	is_int(attr_decode(b.data, b.len, 0, &l, &used, err, sizeof(err)), 1,
-	    "1024 attributes decode");
-	is_int(attr_add_int(&l, "i", 1024), -1, "attribute 1025 refused by the encoder");
-	is_str(attr_list_error(&l), "attribute \"i\": more than 1024 attributes", "count limit reason");
+	    "ATTR_COUNT_MAX attributes decode");
+	is_int(attr_add_int(&l, "i", ATTR_COUNT_MAX), -1, "one more refused by the encoder");
+	is_str(attr_list_error(&l), "attribute \"i\": more than 16384 attributes", "count limit reason");
 
-	/* hand-build 1025 on the wire */
+	/* hand-build one more on the wire */
 	n = b.len - 4 + 15;
 	raw = xmalloc(n);
 	memcpy(raw, b.data + 4, b.len - 4);
 	memcpy(raw + b.len - 4, "I\1i\0\0\0\10\0\0\0\0\0\0\0\1", 15);
-	is_str(decode_err(raw, n, 0), "more than 1024 attributes", "attribute 1025 refused by the decoder");
+	is_str(decode_err(raw, n, 0), "more than 16384 attributes", "one more refused by the decoder");
 	free(raw);
 	attr_list_free(&l);
 	buf_free(&b);
