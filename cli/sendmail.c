@@ -484,10 +484,10 @@ int main(int argc, char **argv)
 		rc = sendmail_verify(&sm);
 		break;
 	case SENDMAIL_QUEUE:
-		rc = sendmail_mailq(&sm);
+		rc = sendmail_admin_mailq(&sm);
 		break;
 	case SENDMAIL_ALIASES:
-		rc = sendmail_newaliases(&sm);
+		rc = sendmail_admin_newaliases(&sm);
 		break;
 	case SENDMAIL_MAIL:
 	default:

@@ -148,7 +148,7 @@ int sendmail_smtp(struct sendmail *sm);
 /* sendmail_verify.c */
 int sendmail_verify(struct sendmail *sm);
 /* sendmail_admin.c */
-int sendmail_mailq(struct sendmail *sm);
-int sendmail_newaliases(struct sendmail *sm);
+int sendmail_admin_mailq(struct sendmail *sm);
+int sendmail_admin_newaliases(struct sendmail *sm);
 
 #endif

@@ -26,8 +26,8 @@
 #include "mail/table.h"
 #include "sendmail.h"
 
-/* sendmail_mailq - list the queue */
-int sendmail_mailq(struct sendmail *sm)
+/* sendmail_admin_mailq - list the queue */
+int sendmail_admin_mailq(struct sendmail *sm)
 {
 	const char *q = sm->cfg.global.queue_directory;
 	char err[512];
@@ -43,8 +43,8 @@ int sendmail_mailq(struct sendmail *sm)
 	return errno == ENOENT ? EX_NOINPUT : EX_TEMPFAIL;
 }
 
-/* sendmail_alias_code - exit code for a failed build */
-static int sendmail_alias_code(int err)
+/* sendmail_admin_alias_code - exit code for a failed build */
+static int sendmail_admin_alias_code(int err)
 {
 	switch (err) {
 	case ENOENT:
@@ -60,8 +60,8 @@ static int sendmail_alias_code(int err)
 	}
 }
 
-/* sendmail_newaliases - build the alias databases */
-int sendmail_newaliases(struct sendmail *sm)
+/* sendmail_admin_newaliases - build the alias databases */
+int sendmail_admin_newaliases(struct sendmail *sm)
 {
 	int rc = EX_OK, built = 0;
 
@@ -79,7 +79,7 @@ int sendmail_newaliases(struct sendmail *sm)
 		if (strcmp(type, "hash") == 0 || strcmp(type, "btree") == 0) {
 			built++;
 			if (table_db_build(type, colon + 1, 0, err, sizeof(err)) < 0) {
-				int code = sendmail_alias_code(errno);
+				int code = sendmail_admin_alias_code(errno);
 
 				if (code == EX_NOINPUT)
 					msg_error("%s (alias_maps names %s: create %s with one \"name value\" "

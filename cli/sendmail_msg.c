@@ -145,14 +145,14 @@ int sendmail_msg_read(struct sendmail_msg *m, int fd, bool ignore_dots, char *er
 }
 
 /* one header field inside the content */
-struct sendmail_field {
+struct sendmail_msg_field {
 	size_t start, end;		/* bytes [start, end), CRLFs of all its lines included */
 	size_t name_len;
 	size_t value;			/* offset of the value, after the ':' */
 };
 
-/* sendmail_field_name - length of the "Name" of a field line, or 0 when it is not one */
-static size_t sendmail_field_name(const char *p, size_t n)
+/* sendmail_msg_field_name - length of the "Name" of a field line, or 0 when it is not one */
+static size_t sendmail_msg_field_name(const char *p, size_t n)
 {
 	size_t i = 0, name;
 
@@ -164,14 +164,14 @@ static size_t sendmail_field_name(const char *p, size_t n)
 	return name > 0 && i < n && p[i] == ':' ? name : 0;
 }
 
-/* sendmail_field_is - is the field called name (any case)? */
-static bool sendmail_field_is(const struct buf *c, const struct sendmail_field *f, const char *name)
+/* sendmail_msg_field_is - is the field called name (any case)? */
+static bool sendmail_msg_field_is(const struct buf *c, const struct sendmail_msg_field *f, const char *name)
 {
 	return f->name_len == strlen(name) && strncasecmp(c->data + f->start, name, f->name_len) == 0;
 }
 
-/* sendmail_phrase - the display name for From:, encoded for a header */
-static void sendmail_phrase(struct buf *out, const char *name)
+/* sendmail_msg_phrase - the display name for From:, encoded for a header */
+static void sendmail_msg_phrase(struct buf *out, const char *name)
 {
 	struct buf clean = BUF_INIT;
 	bool ascii = true, atoms = true;
@@ -232,23 +232,23 @@ static void sendmail_phrase(struct buf *out, const char *name)
 	buf_free(&clean);
 }
 
-/* sendmail_from - the From: header for a message without one */
-static void sendmail_from(const struct sendmail *sm, const char *sender, struct buf *out)
+/* sendmail_msg_from - the From: header for a message without one */
+static void sendmail_msg_from(const struct sendmail *sm, const char *sender, struct buf *out)
 {
 	size_t before;
 
 	buf_puts(out, "From: ");
 	before = out->len;
 	if (sm->full_name != NULL)
-		sendmail_phrase(out, sm->full_name);
+		sendmail_msg_phrase(out, sm->full_name);
 	if (out->len > before)
 		buf_printf(out, " <%s>\r\n", sender);
 	else
 		buf_printf(out, "%s\r\n", sender);
 }
 
-/* sendmail_headers_utf8 - non-ASCII in the headers, all of it valid UTF-8 */
-static bool sendmail_headers_utf8(const char *p, size_t n)
+/* sendmail_msg_headers_utf8 - non-ASCII in the headers, all of it valid UTF-8 */
+static bool sendmail_msg_headers_utf8(const char *p, size_t n)
 {
 	bool any = false;
 
@@ -273,7 +273,7 @@ int sendmail_msg_finish(const struct sendmail *sm, struct sendmail_msg *m, struc
 			bool extract, char *err, size_t errlen)
 {
 	const struct buf *c = &m->content;
-	struct sendmail_field *fields = NULL;
+	struct sendmail_msg_field *fields = NULL;
 	size_t nfields = 0, cap = 0, pos = 0, body;
 	bool sep = false, have_from = false, resent = false;
 	struct buf out;
@@ -298,7 +298,7 @@ int sendmail_msg_finish(const struct sendmail *sm, struct sendmail_msg *m, struc
 		}
 		if ((line[0] == ' ' || line[0] == '\t') && nfields > 0) {
 			fields[nfields - 1].end = pos + n + 2;
-		} else if ((name = sendmail_field_name(line, n)) > 0) {
+		} else if ((name = sendmail_msg_field_name(line, n)) > 0) {
 			if (nfields == cap) {
 				cap = cap ? 2 * cap : 32;
 				fields = xreallocarray(fields, cap, sizeof(*fields));
@@ -314,26 +314,26 @@ int sendmail_msg_finish(const struct sendmail *sm, struct sendmail_msg *m, struc
 		pos += n + 2;
 	}
 	body = pos;
-	if (fields != NULL && sendmail_headers_utf8(c->data, fields[nfields - 1].end))
+	if (fields != NULL && sendmail_msg_headers_utf8(c->data, fields[nfields - 1].end))
 		env->flags |= CLEANUP_FLAG_SMTPUTF8;
 	for (size_t i = 0; i < nfields; i++) {
-		if (sendmail_field_is(c, &fields[i], "From"))
+		if (sendmail_msg_field_is(c, &fields[i], "From"))
 			have_from = true;
-		if (sendmail_field_is(c, &fields[i], "Resent-To") || sendmail_field_is(c, &fields[i], "Resent-Cc") ||
-		    sendmail_field_is(c, &fields[i], "Resent-Bcc"))
+		if (sendmail_msg_field_is(c, &fields[i], "Resent-To") || sendmail_msg_field_is(c, &fields[i], "Resent-Cc") ||
+		    sendmail_msg_field_is(c, &fields[i], "Resent-Bcc"))
 			resent = true;
 	}
 	buf_init(&out, 0);
 	if (!have_from && env->sender[0] != '\0')
-		sendmail_from(sm, env->sender, &out);
+		sendmail_msg_from(sm, env->sender, &out);
 	for (size_t i = 0; i < nfields && ret == EX_OK; i++) {
-		const struct sendmail_field *f = &fields[i];
-		bool bcc = sendmail_field_is(c, f, "Bcc") || sendmail_field_is(c, f, "Resent-Bcc");
+		const struct sendmail_msg_field *f = &fields[i];
+		bool bcc = sendmail_msg_field_is(c, f, "Bcc") || sendmail_msg_field_is(c, f, "Resent-Bcc");
 
-		if (extract && (resent ? (bcc || sendmail_field_is(c, f, "Resent-To") ||
-					  sendmail_field_is(c, f, "Resent-Cc")) :
-				(sendmail_field_is(c, f, "To") || sendmail_field_is(c, f, "Cc") ||
-				 sendmail_field_is(c, f, "Bcc"))))
+		if (extract && (resent ? (bcc || sendmail_msg_field_is(c, f, "Resent-To") ||
+					  sendmail_msg_field_is(c, f, "Resent-Cc")) :
+				(sendmail_msg_field_is(c, f, "To") || sendmail_msg_field_is(c, f, "Cc") ||
+				 sendmail_msg_field_is(c, f, "Bcc"))))
 			ret = sendmail_rcpt_list(sm, env, c->data + f->value, f->end - f->value, err, errlen);
 		if (!bcc)
 			buf_append(&out, c->data + f->start, f->end - f->start);

@@ -43,17 +43,17 @@
 /* session states, as bits for the verb table */
 enum { ST_START = 1, ST_READY = 2, ST_MAIL = 4, ST_RCPT = 8, ST_ANY = 15 };
 
-/* smtp_in - buffered standard input */
-struct smtp_in {
+/* sendmail_smtp_in - buffered standard input */
+struct sendmail_smtp_in {
 	char data[65536];
 	size_t pos, len;
 	bool eof;
 };
 
-/* smtp_sess - one session */
-struct smtp_sess {
+/* sendmail_smtp_sess - one session */
+struct sendmail_smtp_sess {
 	struct sendmail *sm;
-	struct smtp_in in;
+	struct sendmail_smtp_in in;
 	struct buf line;
 	int state;
 	bool esmtp;
@@ -62,9 +62,9 @@ struct smtp_sess {
 	struct sendmail_env env;
 };
 
-/* smtp_reply - one reply line (or several, separated by \n in text) */
-static void smtp_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void smtp_reply(const char *fmt, ...)
+/* sendmail_smtp_reply - one reply line (or several, separated by \n in text) */
+static void sendmail_smtp_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sendmail_smtp_reply(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,12 +75,12 @@ static void smtp_reply(const char *fmt, ...)
 }
 
 /*
- * smtp_getline - the next line without its end into s->line: 1, 0 at
+ * sendmail_smtp_getline - the next line without its end into s->line: 1, 0 at
  * EOF. Bytes past limit are read and dropped; *too_long says so.
  */
-static int smtp_getline(struct smtp_sess *s, size_t limit, bool *too_long)
+static int sendmail_smtp_getline(struct sendmail_smtp_sess *s, size_t limit, bool *too_long)
 {
-	struct smtp_in *in = &s->in;
+	struct sendmail_smtp_in *in = &s->in;
 
 	buf_reset(&s->line);
 	*too_long = false;
@@ -119,22 +119,22 @@ static int smtp_getline(struct smtp_sess *s, size_t limit, bool *too_long)
 	}
 }
 
-/* smtp_reset - forget the transaction */
-static void smtp_reset(struct smtp_sess *s)
+/* sendmail_smtp_reset - forget the transaction */
+static void sendmail_smtp_reset(struct sendmail_smtp_sess *s)
 {
 	sendmail_env_free(&s->env);
 	if (s->state & (ST_MAIL | ST_RCPT))
 		s->state = ST_READY;
 }
 
-/* smtp_addr_reply_send - a refusal from smtp_addr/smtp_param */
-static void smtp_addr_reply_send(const struct smtp_addr_reply *r)
+/* sendmail_smtp_refusal - a refusal from smtp_addr/smtp_param */
+static void sendmail_smtp_refusal(const struct smtp_addr_reply *r)
 {
-	smtp_reply("%d %s %s", r->code, r->enh, r->text);
+	sendmail_smtp_reply("%d %s %s", r->code, r->enh, r->text);
 }
 
-/* smtp_qualify - external form of a parsed address, "@myorigin" added when bare */
-static int smtp_qualify(struct smtp_sess *s, const struct smtp_addr *a, char *out, size_t size)
+/* sendmail_smtp_qualify - external form of a parsed address, "@myorigin" added when bare */
+static int sendmail_smtp_qualify(struct sendmail_smtp_sess *s, const struct smtp_addr *a, char *out, size_t size)
 {
 	if (smtp_addr_external(a, out, size) < 0)
 		return -1;
@@ -147,29 +147,29 @@ static int smtp_qualify(struct smtp_sess *s, const struct smtp_addr *a, char *ou
 	return 0;
 }
 
-/* smtp_helo - HELO and EHLO */
-static void smtp_helo(struct smtp_sess *s, const char *verb, const char *arg)
+/* sendmail_smtp_helo - HELO and EHLO */
+static void sendmail_smtp_helo(struct sendmail_smtp_sess *s, const char *verb, const char *arg)
 {
 	const char *host = s->sm->cfg.global.myhostname;
 
 	if (*arg == '\0') {
-		smtp_reply("501 5.5.4 Syntax: %s hostname", verb);
+		sendmail_smtp_reply("501 5.5.4 Syntax: %s hostname", verb);
 		s->errors++;
 		return;
 	}
-	smtp_reset(s);
+	sendmail_smtp_reset(s);
 	s->state = ST_READY;
 	s->esmtp = str_eq_nocase(verb, "EHLO");
 	if (!s->esmtp) {
-		smtp_reply("250 %s", host);
+		sendmail_smtp_reply("250 %s", host);
 		return;
 	}
-	smtp_reply("250-%s\r\n250-PIPELINING\r\n250-SIZE %lld\r\n250-8BITMIME\r\n250-DSN\r\n"
+	sendmail_smtp_reply("250-%s\r\n250-PIPELINING\r\n250-SIZE %lld\r\n250-8BITMIME\r\n250-DSN\r\n"
 		   "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES", host, s->sm->size_limit);
 }
 
-/* smtp_mail - MAIL FROM */
-static void smtp_mail(struct smtp_sess *s, const char *verb, const char *arg)
+/* sendmail_smtp_mail - MAIL FROM */
+static void sendmail_smtp_mail(struct sendmail_smtp_sess *s, const char *verb, const char *arg)
 {
 	struct smtp_addr a;
 	struct smtp_param_mail p;
@@ -179,16 +179,16 @@ static void smtp_mail(struct smtp_sess *s, const char *verb, const char *arg)
 	(void) verb;
 	if (smtp_param_mail_cmd(arg, strlen(arg), s->esmtp ? SENDMAIL_SMTP_EXT : 0,
 				SMTP_ADDR_F_UNQUALIFIED, &a, &p, &r) < 0) {
-		smtp_addr_reply_send(&r);
+		sendmail_smtp_refusal(&r);
 		s->errors++;
 		return;
 	}
 	if (p.size_given && p.size > (uint64_t) s->sm->size_limit) {
-		smtp_reply("552 5.3.4 Message size exceeds fixed limit");
+		sendmail_smtp_reply("552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
-	if (smtp_qualify(s, &a, addr, sizeof(addr)) < 0) {
-		smtp_reply("501 5.1.7 Bad sender address syntax");
+	if (sendmail_smtp_qualify(s, &a, addr, sizeof(addr)) < 0) {
+		sendmail_smtp_reply("501 5.1.7 Bad sender address syntax");
 		return;
 	}
 	sendmail_env_free(&s->env);
@@ -202,11 +202,11 @@ static void smtp_mail(struct smtp_sess *s, const char *verb, const char *arg)
 	if (p.envid_given)
 		s->env.envid = xstrdup(p.envid);
 	s->state = ST_MAIL;
-	smtp_reply("250 2.1.0 Ok");
+	sendmail_smtp_reply("250 2.1.0 Ok");
 }
 
-/* smtp_rcpt - RCPT TO */
-static void smtp_rcpt(struct smtp_sess *s, const char *verb, const char *arg)
+/* sendmail_smtp_rcpt - RCPT TO */
+static void sendmail_smtp_rcpt(struct sendmail_smtp_sess *s, const char *verb, const char *arg)
 {
 	struct smtp_addr a;
 	struct smtp_param_rcpt p;
@@ -217,12 +217,12 @@ static void smtp_rcpt(struct smtp_sess *s, const char *verb, const char *arg)
 	(void) verb;
 	if (smtp_param_rcpt_cmd(arg, strlen(arg), s->esmtp ? SENDMAIL_SMTP_EXT : 0, SMTP_ADDR_F_UNQUALIFIED,
 				(s->env.flags & CLEANUP_FLAG_SMTPUTF8) != 0, &a, &p, &r) < 0) {
-		smtp_addr_reply_send(&r);
+		sendmail_smtp_refusal(&r);
 		s->errors++;
 		return;
 	}
-	if (smtp_qualify(s, &a, addr, sizeof(addr)) < 0) {
-		smtp_reply("501 5.1.3 Bad recipient address syntax");
+	if (sendmail_smtp_qualify(s, &a, addr, sizeof(addr)) < 0) {
+		sendmail_smtp_reply("501 5.1.3 Bad recipient address syntax");
 		return;
 	}
 	if (p.notify & SMTP_PARAM_NOTIFY_NEVER)
@@ -235,15 +235,15 @@ static void smtp_rcpt(struct smtp_sess *s, const char *verb, const char *arg)
 		notify |= CLEANUP_NOTIFY_DELAY;
 	if (sendmail_env_rcpt(&s->env, addr, notify,
 			      p.orcpt_type != SMTP_PARAM_ORCPT_NONE ? p.orcpt_raw : NULL) < 0) {
-		smtp_reply("452 4.5.3 Error: too many recipients");
+		sendmail_smtp_reply("452 4.5.3 Error: too many recipients");
 		return;
 	}
 	s->state = ST_RCPT;
-	smtp_reply("250 2.1.5 Ok");
+	sendmail_smtp_reply("250 2.1.5 Ok");
 }
 
-/* smtp_data - DATA: the content, then the hand-off */
-static void smtp_data(struct smtp_sess *s, const char *verb, const char *arg)
+/* sendmail_smtp_data - DATA: the content, then the hand-off */
+static void sendmail_smtp_data(struct sendmail_smtp_sess *s, const char *verb, const char *arg)
 {
 	struct sendmail_msg m;
 	struct sendmail_result res;
@@ -252,16 +252,16 @@ static void smtp_data(struct smtp_sess *s, const char *verb, const char *arg)
 
 	(void) verb;
 	if (*arg != '\0') {
-		smtp_reply("501 5.5.4 Syntax: DATA");
+		sendmail_smtp_reply("501 5.5.4 Syntax: DATA");
 		s->errors++;
 		return;
 	}
-	smtp_reply("354 End data with <CR><LF>.<CR><LF>");
+	sendmail_smtp_reply("354 End data with <CR><LF>.<CR><LF>");
 	sendmail_msg_init(&m, (size_t) s->sm->size_limit);
 	for (;;) {
 		const char *p;
 
-		if (smtp_getline(s, (size_t) s->sm->size_limit, &too_long) == 0) {
+		if (sendmail_smtp_getline(s, (size_t) s->sm->size_limit, &too_long) == 0) {
 			s->quit = true;		/* EOF inside DATA: no message */
 			sendmail_msg_free(&m);
 			return;
@@ -277,126 +277,126 @@ static void smtp_data(struct smtp_sess *s, const char *verb, const char *arg)
 			sendmail_msg_line(&m, p, s->line.len);
 	}
 	if (m.too_big) {
-		smtp_reply("552 5.3.4 Error: message file too big");
+		sendmail_smtp_reply("552 5.3.4 Error: message file too big");
 	} else if (sendmail_msg_finish(s->sm, &m, &s->env, false, err, sizeof(err)) != EX_OK) {
-		smtp_reply("554 5.6.0 Error: %s", err);
+		sendmail_smtp_reply("554 5.6.0 Error: %s", err);
 	} else {
 		sendmail_submit(s->sm, &s->env, &m, &res);
-		smtp_reply("%d %s %s", res.code, res.dsn, res.text);
+		sendmail_smtp_reply("%d %s %s", res.code, res.dsn, res.text);
 	}
 	sendmail_msg_free(&m);
-	smtp_reset(s);
+	sendmail_smtp_reset(s);
 }
 
-/* smtp_simple - RSET, NOOP, QUIT, VRFY, HELP, EXPN */
-static void smtp_simple(struct smtp_sess *s, const char *verb, const char *arg)
+/* sendmail_smtp_simple - RSET, NOOP, QUIT, VRFY, HELP, EXPN */
+static void sendmail_smtp_simple(struct sendmail_smtp_sess *s, const char *verb, const char *arg)
 {
 	if (str_eq_nocase(verb, "NOOP")) {
-		smtp_reply("250 2.0.0 Ok");
+		sendmail_smtp_reply("250 2.0.0 Ok");
 	} else if (str_eq_nocase(verb, "RSET")) {
 		if (*arg != '\0') {
-			smtp_reply("501 5.5.4 Syntax: RSET");
+			sendmail_smtp_reply("501 5.5.4 Syntax: RSET");
 			s->errors++;
 			return;
 		}
-		smtp_reset(s);
-		smtp_reply("250 2.0.0 Ok");
+		sendmail_smtp_reset(s);
+		sendmail_smtp_reply("250 2.0.0 Ok");
 	} else if (str_eq_nocase(verb, "QUIT")) {
-		smtp_reply("221 2.0.0 Bye");
+		sendmail_smtp_reply("221 2.0.0 Bye");
 		s->quit = true;
 	} else if (str_eq_nocase(verb, "VRFY")) {
-		smtp_reply("252 2.0.0 Cannot VRFY user; send mail and it will be tried");
+		sendmail_smtp_reply("252 2.0.0 Cannot VRFY user; send mail and it will be tried");
 	} else if (str_eq_nocase(verb, "HELP")) {
-		smtp_reply("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+		sendmail_smtp_reply("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 	} else {
-		smtp_reply("502 5.5.1 Error: command not implemented");
+		sendmail_smtp_reply("502 5.5.1 Error: command not implemented");
 		s->errors++;
 	}
 }
 
 /* the verbs: name, states allowed, what to say otherwise, action */
-static const struct smtp_verb {
+static const struct sendmail_smtp_verb {
 	const char *name;
 	int states;
 	const char *refusal;
-	void (*action)(struct smtp_sess *s, const char *verb, const char *arg);
-} smtp_verbs[] = {
-	{"EHLO", ST_ANY, NULL, smtp_helo},
-	{"HELO", ST_ANY, NULL, smtp_helo},
-	{"MAIL", ST_READY, NULL, smtp_mail},
-	{"RCPT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", smtp_rcpt},
-	{"DATA", ST_RCPT, NULL, smtp_data},
-	{"RSET", ST_ANY, NULL, smtp_simple},
-	{"NOOP", ST_ANY, NULL, smtp_simple},
-	{"QUIT", ST_ANY, NULL, smtp_simple},
-	{"VRFY", ST_ANY, NULL, smtp_simple},
-	{"HELP", ST_ANY, NULL, smtp_simple},
-	{"EXPN", ST_ANY, NULL, smtp_simple},
+	void (*action)(struct sendmail_smtp_sess *s, const char *verb, const char *arg);
+} sendmail_smtp_verbs[] = {
+	{"EHLO", ST_ANY, NULL, sendmail_smtp_helo},
+	{"HELO", ST_ANY, NULL, sendmail_smtp_helo},
+	{"MAIL", ST_READY, NULL, sendmail_smtp_mail},
+	{"RCPT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", sendmail_smtp_rcpt},
+	{"DATA", ST_RCPT, NULL, sendmail_smtp_data},
+	{"RSET", ST_ANY, NULL, sendmail_smtp_simple},
+	{"NOOP", ST_ANY, NULL, sendmail_smtp_simple},
+	{"QUIT", ST_ANY, NULL, sendmail_smtp_simple},
+	{"VRFY", ST_ANY, NULL, sendmail_smtp_simple},
+	{"HELP", ST_ANY, NULL, sendmail_smtp_simple},
+	{"EXPN", ST_ANY, NULL, sendmail_smtp_simple},
 };
 
-/* smtp_refuse - a verb in the wrong state */
-static void smtp_refuse(const struct smtp_sess *s, const struct smtp_verb *v)
+/* sendmail_smtp_refuse - a verb in the wrong state */
+static void sendmail_smtp_refuse(const struct sendmail_smtp_sess *s, const struct sendmail_smtp_verb *v)
 {
 	if (v->refusal != NULL && s->state != ST_START)
-		smtp_reply("%s", v->refusal);
+		sendmail_smtp_reply("%s", v->refusal);
 	else if (s->state == ST_START)
-		smtp_reply("503 5.5.1 Error: send HELO/EHLO first");
+		sendmail_smtp_reply("503 5.5.1 Error: send HELO/EHLO first");
 	else if (str_eq_nocase(v->name, "MAIL"))
-		smtp_reply("503 5.5.1 Error: nested MAIL command");
+		sendmail_smtp_reply("503 5.5.1 Error: nested MAIL command");
 	else if (str_eq_nocase(v->name, "DATA") && s->state == ST_MAIL)
-		smtp_reply("554 5.5.1 Error: no valid recipients");
+		sendmail_smtp_reply("554 5.5.1 Error: no valid recipients");
 	else
-		smtp_reply("503 5.5.1 Error: need RCPT command");
+		sendmail_smtp_reply("503 5.5.1 Error: need RCPT command");
 }
 
-/* smtp_command - one command line */
-static void smtp_command(struct smtp_sess *s)
+/* sendmail_smtp_command - one command line */
+static void sendmail_smtp_command(struct sendmail_smtp_sess *s)
 {
 	char *line = s->line.data ? s->line.data : (char *) "";
 	char *arg = line + strcspn(line, " ");
 
 	if (*arg == ' ')
 		*arg++ = '\0';
-	for (size_t i = 0; i < sizeof(smtp_verbs) / sizeof(smtp_verbs[0]); i++) {
-		const struct smtp_verb *v = &smtp_verbs[i];
+	for (size_t i = 0; i < sizeof(sendmail_smtp_verbs) / sizeof(sendmail_smtp_verbs[0]); i++) {
+		const struct sendmail_smtp_verb *v = &sendmail_smtp_verbs[i];
 
 		if (!str_eq_nocase(line, v->name))
 			continue;
 		if ((v->states & s->state) == 0) {
-			smtp_refuse(s, v);
+			sendmail_smtp_refuse(s, v);
 			s->errors++;
 			return;
 		}
 		v->action(s, v->name, arg);
 		return;
 	}
-	smtp_reply("500 5.5.2 Error: command not recognized");
+	sendmail_smtp_reply("500 5.5.2 Error: command not recognized");
 	s->errors++;
 }
 
 /* sendmail_smtp - the -bs session */
 int sendmail_smtp(struct sendmail *sm)
 {
-	static struct smtp_sess s;	/* the input buffer is large */
+	static struct sendmail_smtp_sess s;	/* the input buffer is large */
 	bool too_long;
 
 	s.sm = sm;
 	s.state = ST_START;
 	buf_init(&s.line, 0);
 	sendmail_env_init(&s.env);
-	smtp_reply("220 %s ESMTP tern (sendmail -bs)", sm->cfg.global.myhostname);
-	while (!s.quit && smtp_getline(&s, SENDMAIL_SMTP_LINE_MAX, &too_long) == 1) {
+	sendmail_smtp_reply("220 %s ESMTP tern (sendmail -bs)", sm->cfg.global.myhostname);
+	while (!s.quit && sendmail_smtp_getline(&s, SENDMAIL_SMTP_LINE_MAX, &too_long) == 1) {
 		if (too_long) {
-			smtp_reply("500 5.5.2 Error: line too long");
+			sendmail_smtp_reply("500 5.5.2 Error: line too long");
 			s.errors++;
 		} else if (memchr(s.line.data ? s.line.data : "", '\0', s.line.len) != NULL) {
-			smtp_reply("500 5.5.2 Error: NUL in command");
+			sendmail_smtp_reply("500 5.5.2 Error: NUL in command");
 			s.errors++;
 		} else {
-			smtp_command(&s);
+			sendmail_smtp_command(&s);
 		}
 		if (s.errors >= SENDMAIL_SMTP_ERRORS) {
-			smtp_reply("421 4.7.0 %s Error: too many errors", sm->cfg.global.myhostname);
+			sendmail_smtp_reply("421 4.7.0 %s Error: too many errors", sm->cfg.global.myhostname);
 			break;
 		}
 	}

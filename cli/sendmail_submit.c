@@ -41,8 +41,8 @@
 #define SENDMAIL_HELPER		"terndrop"
 #define SENDMAIL_TRIGGER_MS	1000
 
-/* sendmail_now_ms - a monotonic clock in milliseconds */
-static long long sendmail_now_ms(void)
+/* sendmail_submit_now_ms - a monotonic clock in milliseconds */
+static long long sendmail_submit_now_ms(void)
 {
 	struct timespec ts;
 
@@ -50,16 +50,16 @@ static long long sendmail_now_ms(void)
 	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* sendmail_left - milliseconds to the deadline, at least 1 */
-static int sendmail_left(long long deadline)
+/* sendmail_submit_left - milliseconds to the deadline, at least 1 */
+static int sendmail_submit_left(long long deadline)
 {
-	long long left = deadline - sendmail_now_ms();
+	long long left = deadline - sendmail_submit_now_ms();
 
 	return left < 1 ? 1 : left > 86400000 ? 86400000 : (int) left;
 }
 
-/* sendmail_begin - the BEGIN frame */
-static int sendmail_begin(const struct sendmail *sm, const struct sendmail_env *env,
+/* sendmail_submit_begin - the BEGIN frame */
+static int sendmail_submit_begin(const struct sendmail *sm, const struct sendmail_env *env,
 			  const struct sendmail_msg *m, struct attr_list *l)
 {
 	bool notify = false, orcpt = false;
@@ -86,25 +86,25 @@ static int sendmail_begin(const struct sendmail *sm, const struct sendmail_env *
 	return attr_list_error(l) ? -1 : 0;
 }
 
-/* sendmail_frames - write the whole message as frames to fd by the deadline; 0 or -1 */
-static int sendmail_frames(int fd, const struct attr_list *begin, const struct sendmail_msg *m,
+/* sendmail_submit_frames - write the whole message as frames to fd by the deadline; 0 or -1 */
+static int sendmail_submit_frames(int fd, const struct attr_list *begin, const struct sendmail_msg *m,
 			   long long deadline)
 {
 	struct ipc_stream s;
 
 	ipc_stream_init(&s);
-	if (ipc_send(fd, begin, sendmail_left(deadline)) < 0)
+	if (ipc_send(fd, begin, sendmail_submit_left(deadline)) < 0)
 		return -1;
 	if (m->content.len > 0 &&
-	    ipc_stream_send_chunk(fd, &s, m->content.data, m->content.len, sendmail_left(deadline)) < 0)
+	    ipc_stream_send_chunk(fd, &s, m->content.data, m->content.len, sendmail_submit_left(deadline)) < 0)
 		return -1;
-	return ipc_stream_send_end(fd, &s, sendmail_left(deadline));
+	return ipc_stream_send_end(fd, &s, sendmail_submit_left(deadline));
 }
 
-/* sendmail_set - fill a result */
-static void sendmail_set(struct sendmail_result *res, int code, const char *dsn, const char *fmt, ...)
+/* sendmail_submit_set - fill a result */
+static void sendmail_submit_set(struct sendmail_result *res, int code, const char *dsn, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static void sendmail_set(struct sendmail_result *res, int code, const char *dsn, const char *fmt, ...)
+static void sendmail_submit_set(struct sendmail_result *res, int code, const char *dsn, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -116,32 +116,32 @@ static void sendmail_set(struct sendmail_result *res, int code, const char *dsn,
 }
 
 /*
- * sendmail_pickup - the conversation with public/pickup: 1 done (res
+ * sendmail_submit_pickup - the conversation with public/pickup: 1 done (res
  * has cleanup's result), 0 not possible now (try the maildrop), with
  * why set
  */
-static int sendmail_pickup(const struct sendmail *sm, const struct attr_list *begin,
+static int sendmail_submit_pickup(const struct sendmail *sm, const struct attr_list *begin,
 			   const struct sendmail_msg *m, struct sendmail_result *res, char *why, size_t whylen)
 {
 	char *path = str_dupf("%s/%s", sm->cfg.global.queue_directory, SENDMAIL_PICKUP_SOCKET);
-	long long deadline = sendmail_now_ms() + sm->cfg.global.sendmail_timeout * 1000;
+	long long deadline = sendmail_submit_now_ms() + sm->cfg.global.sendmail_timeout * 1000;
 	struct attr_list reply;
 	const char *status, *s;
 	int64_t code = 0;
 	char err[256];
 	int fd, rc;
 
-	fd = ipc_connect_unix(path, sendmail_left(deadline));
+	fd = ipc_connect_unix(path, sendmail_submit_left(deadline));
 	if (fd < 0) {
 		str_fmt(why, whylen, "%s: %s", path, strerror(errno));
 		free(path);
 		return 0;
 	}
 	attr_list_init(&reply);
-	if (sendmail_frames(fd, begin, m, deadline) < 0) {
+	if (sendmail_submit_frames(fd, begin, m, deadline) < 0) {
 		str_fmt(why, whylen, "%s: write: %s", path, strerror(errno));
 		rc = 0;
-	} else if ((rc = ipc_recv(fd, &reply, 0, sendmail_left(deadline), err, sizeof(err))) <= 0) {
+	} else if ((rc = ipc_recv(fd, &reply, 0, sendmail_submit_left(deadline), err, sizeof(err))) <= 0) {
 		str_fmt(why, whylen, "%s: no answer: %s", path, rc == 0 ? "connection closed" : err);
 		rc = 0;
 	} else if (attr_need_str(&reply, CLEANUP_STATUS, &status, err, sizeof(err)) < 0) {
@@ -151,7 +151,7 @@ static int sendmail_pickup(const struct sendmail *sm, const struct attr_list *be
 		if (!attr_get_str(&reply, CLEANUP_QUEUE_ID, &s))
 			s = "(unknown)";
 		str_copy(res->queue_id, s, sizeof(res->queue_id));
-		sendmail_set(res, 250, "2.0.0", "Ok: queued as %s", res->queue_id);
+		sendmail_submit_set(res, 250, "2.0.0", "Ok: queued as %s", res->queue_id);
 		rc = 1;
 	} else {
 		const char *dsn = "5.0.0", *text = "refused";
@@ -161,7 +161,7 @@ static int sendmail_pickup(const struct sendmail *sm, const struct attr_list *be
 		attr_get_str(&reply, CLEANUP_REPLY_TEXT, &text);
 		if (code < 400 || code > 599)
 			code = 451;
-		sendmail_set(res, (int) code, dsn, "%s", text);
+		sendmail_submit_set(res, (int) code, dsn, "%s", text);
 		if (code < 500) {
 			str_fmt(why, whylen, "%s: %d %s %s", path, (int) code, dsn, text);
 			rc = 0;
@@ -175,8 +175,8 @@ static int sendmail_pickup(const struct sendmail *sm, const struct attr_list *be
 	return rc;
 }
 
-/* sendmail_trigger - wake pickup up (it may not run: nothing to do then) */
-static void sendmail_trigger(const struct sendmail *sm)
+/* sendmail_submit_trigger - wake pickup up (it may not run: nothing to do then) */
+static void sendmail_submit_trigger(const struct sendmail *sm)
 {
 	char *path = str_dupf("%s/%s", sm->cfg.global.queue_directory, SENDMAIL_PICKUP_SOCKET);
 	int fd = ipc_connect_unix(path, SENDMAIL_TRIGGER_MS);
@@ -189,17 +189,17 @@ static void sendmail_trigger(const struct sendmail *sm)
 	free(path);
 }
 
-/* sendmail_helper_dir - the configuration directory to name to terndrop */
-static const char *sendmail_helper_dir(const struct sendmail *sm)
+/* sendmail_submit_helper_dir - the configuration directory to name to terndrop */
+static const char *sendmail_submit_helper_dir(const struct sendmail *sm)
 {
 	return sm->config_dir != NULL ? sm->config_dir : config_dir_default();
 }
 
 /*
- * sendmail_maildrop - spool through terndrop: EX_OK when it said the
+ * sendmail_submit_maildrop - spool through terndrop: EX_OK when it said the
  * file is in place; else an exit code, res filled
  */
-static int sendmail_maildrop(const struct sendmail *sm, const struct attr_list *begin,
+static int sendmail_submit_maildrop(const struct sendmail *sm, const struct attr_list *begin,
 			     const struct sendmail_msg *m, struct sendmail_result *res)
 {
 	char *helper = str_dupf("%s/%s", sm->cfg.global.daemon_directory, SENDMAIL_HELPER);
@@ -207,13 +207,13 @@ static int sendmail_maildrop(const struct sendmail *sm, const struct attr_list *
 	pid_t pid;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		sendmail_set(res, 451, "4.3.0", "pipe: %s", strerror(errno));
+		sendmail_submit_set(res, 451, "4.3.0", "pipe: %s", strerror(errno));
 		free(helper);
 		return EX_OSERR;
 	}
 	fflush(stderr);
 	if ((pid = fork()) < 0) {
-		sendmail_set(res, 451, "4.3.0", "fork: %s", strerror(errno));
+		sendmail_submit_set(res, 451, "4.3.0", "fork: %s", strerror(errno));
 		close(pfd[0]);
 		close(pfd[1]);
 		free(helper);
@@ -221,7 +221,7 @@ static int sendmail_maildrop(const struct sendmail *sm, const struct attr_list *
 	}
 	if (pid == 0) {
 		char *const args[] = {(char *) SENDMAIL_HELPER, (char *) "-c",
-				      (char *) sendmail_helper_dir(sm), NULL};
+				      (char *) sendmail_submit_helper_dir(sm), NULL};
 
 		if (dup2(pfd[0], STDIN_FILENO) < 0)
 			_exit(EX_OSERR);
@@ -231,25 +231,25 @@ static int sendmail_maildrop(const struct sendmail *sm, const struct attr_list *
 	}
 	close(pfd[0]);
 	/* the helper reads all or fails; no time limit beyond its own */
-	wrote = sendmail_frames(pfd[1], begin, m, sendmail_now_ms() + 86400000LL);
+	wrote = sendmail_submit_frames(pfd[1], begin, m, sendmail_submit_now_ms() + 86400000LL);
 	close(pfd[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && wrote == 0) {
 		str_copy(res->queue_id, "maildrop", sizeof(res->queue_id));
-		sendmail_set(res, 250, "2.0.0", "Ok: queued in the maildrop (tern is not running now)");
+		sendmail_submit_set(res, 250, "2.0.0", "Ok: queued in the maildrop (tern is not running now)");
 		free(helper);
 		return EX_OK;
 	}
-	sendmail_set(res, 451, "4.3.0", "cannot spool the message to the maildrop: %s %s %d",
+	sendmail_submit_set(res, 451, "4.3.0", "cannot spool the message to the maildrop: %s %s %d",
 		     helper, WIFEXITED(status) ? "exited with status" : "was killed by signal",
 		     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	free(helper);
 	return EX_TEMPFAIL;
 }
 
-/* sendmail_exit - the exit code for a final refusal */
-static int sendmail_exit(const struct sendmail_result *res)
+/* sendmail_submit_exit - the exit code for a final refusal */
+static int sendmail_submit_exit(const struct sendmail_result *res)
 {
 	const char *d = res->dsn;
 
@@ -273,20 +273,20 @@ int sendmail_submit(const struct sendmail *sm, const struct sendmail_env *env,
 
 	memset(res, 0, sizeof(*res));
 	attr_list_init(&begin);
-	if (sendmail_begin(sm, env, m, &begin) < 0) {
-		sendmail_set(res, 554, "5.5.4", "envelope too large: %s", attr_list_error(&begin));
+	if (sendmail_submit_begin(sm, env, m, &begin) < 0) {
+		sendmail_submit_set(res, 554, "5.5.4", "envelope too large: %s", attr_list_error(&begin));
 		attr_list_free(&begin);
 		return EX_DATAERR;
 	}
-	if (sendmail_pickup(sm, &begin, m, res, why, sizeof(why))) {
-		rc = res->code == 250 ? EX_OK : sendmail_exit(res);
+	if (sendmail_submit_pickup(sm, &begin, m, res, why, sizeof(why))) {
+		rc = res->code == 250 ? EX_OK : sendmail_submit_exit(res);
 	} else {
 		if (sm->verbose)
 			fprintf(stderr, "sendmail: pickup service not available (%s): spooling to the maildrop\n",
 				why);
-		rc = sendmail_maildrop(sm, &begin, m, res);
+		rc = sendmail_submit_maildrop(sm, &begin, m, res);
 		if (rc == EX_OK)
-			sendmail_trigger(sm);
+			sendmail_submit_trigger(sm);
 	}
 	attr_list_free(&begin);
 	return rc;

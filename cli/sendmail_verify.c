@@ -32,8 +32,8 @@
 #include "mail/table.h"
 #include "sendmail.h"
 
-/* verify_local_domain - is domain one of mydestination's names? */
-static bool verify_local_domain(const struct sendmail *sm, const char *domain)
+/* sendmail_verify_local_domain - is domain one of mydestination's names? */
+static bool sendmail_verify_local_domain(const struct sendmail *sm, const char *domain)
 {
 	for (char **d = sm->cfg.global.mydestination; *d != NULL; d++)
 		if (strchr(*d, ':') == NULL && strchr(*d, '/') == NULL && str_eq_nocase(*d, domain))
@@ -41,8 +41,8 @@ static bool verify_local_domain(const struct sendmail *sm, const char *domain)
 	return false;
 }
 
-/* verify_user - a user of the password file, as given or in lower case */
-static bool verify_user(const char *local)
+/* sendmail_verify_user - a user of the password file, as given or in lower case */
+static bool sendmail_verify_user(const char *local)
 {
 	char *lower;
 	bool found;
@@ -55,8 +55,8 @@ static bool verify_user(const char *local)
 	return found;
 }
 
-/* verify_one - check one address text; its exit code */
-static int verify_one(const struct sendmail *sm, struct tables **aliases, const char *text)
+/* sendmail_verify_one - check one address text; its exit code */
+static int sendmail_verify_one(const struct sendmail *sm, struct tables **aliases, const char *text)
 {
 	char addr[SMTP_ADDR_TEXT_MAX + 1], err[TABLE_ERR_SIZE];
 	struct smtp_addr a;
@@ -68,14 +68,14 @@ static int verify_one(const struct sendmail *sm, struct tables **aliases, const 
 		return EX_DATAERR;
 	}
 	smtp_addr_parse_mailbox(addr, strlen(addr), SMTP_ADDR_F_UTF8, &a);
-	if (!verify_local_domain(sm, a.domain)) {
+	if (!sendmail_verify_local_domain(sm, a.domain)) {
 		printf("%s... deliverable: relayed to %s\n", addr, a.domain);
 		return EX_OK;
 	}
 	if (*aliases == NULL && sm->cfg.global.alias_maps[0] != NULL) {
 		*aliases = tables_open_vector((const char *const *) sm->cfg.global.alias_maps, 0, err, sizeof(err));
 		if (*aliases == NULL) {
-			if (verify_user(a.local)) {
+			if (sendmail_verify_user(a.local)) {
 				printf("%s... deliverable: local user %s\n", addr, a.local);
 				return EX_OK;
 			}
@@ -88,7 +88,7 @@ static int verify_one(const struct sendmail *sm, struct tables **aliases, const 
 		printf("%s... deliverable: alias of %s\n", addr, value);
 		return EX_OK;
 	}
-	if (verify_user(a.local)) {
+	if (sendmail_verify_user(a.local)) {
 		printf("%s... deliverable: local user %s\n", addr, a.local);
 		return EX_OK;
 	}
@@ -100,8 +100,8 @@ static int verify_one(const struct sendmail *sm, struct tables **aliases, const 
 	return EX_NOUSER;
 }
 
-/* verify_worse - keep the exit code that matters most */
-static int verify_worse(int a, int b)
+/* sendmail_verify_worse - keep the exit code that matters most */
+static int sendmail_verify_worse(int a, int b)
 {
 	static const int order[] = {EX_OK, EX_NOUSER, EX_DATAERR, EX_TEMPFAIL};
 	int ra = 0, rb = 0;
@@ -135,11 +135,11 @@ int sendmail_verify(struct sendmail *sm)
 		addr_list_init(&l);
 		if (addr_list_parse(&l, sm->rcpt_args[i], strlen(sm->rcpt_args[i]), err, sizeof(err)) < 0) {
 			printf("%s... undeliverable: %s\n", sm->rcpt_args[i], err);
-			rc = verify_worse(rc, EX_DATAERR);
+			rc = sendmail_verify_worse(rc, EX_DATAERR);
 			n++;
 		}
 		for (size_t j = 0; j < l.count; j++, n++)
-			rc = verify_worse(rc, verify_one(sm, &aliases, l.addrs[j]));
+			rc = sendmail_verify_worse(rc, sendmail_verify_one(sm, &aliases, l.addrs[j]));
 		addr_list_free(&l);
 	}
 	if (sm->extract) {
@@ -153,10 +153,10 @@ int sendmail_verify(struct sendmail *sm)
 		if ((r = sendmail_msg_read(&m, STDIN_FILENO, sm->ignore_dots, err, sizeof(err))) != EX_OK ||
 		    (r = sendmail_msg_finish(sm, &m, &env, true, err, sizeof(err))) != EX_OK) {
 			fprintf(stderr, "sendmail: error: %s\n", err);
-			rc = verify_worse(rc, r == EX_USAGE ? EX_DATAERR : r);
+			rc = sendmail_verify_worse(rc, r == EX_USAGE ? EX_DATAERR : r);
 		}
 		for (size_t j = 0; j < env.nrcpts; j++, n++)
-			rc = verify_worse(rc, verify_one(sm, &aliases, env.rcpts[j].addr));
+			rc = sendmail_verify_worse(rc, sendmail_verify_one(sm, &aliases, env.rcpts[j].addr));
 		sendmail_env_free(&env);
 		sendmail_msg_free(&m);
 	}

@@ -99,7 +99,7 @@ static const struct init_service {
 	 "-o smtpd_tls_wrappermode=yes",
 	 "submissions: the same over implicit TLS (RFC 8314)"},
 	{"screen", -1, "unix", "-", "-", "n", "-", "1", "screen", "", "shared abuse state"},
-	{"pickup", -1, "unix", "n", "-", "n", "60", "1", "pickup", "", "local submissions from maildrop"},
+	{"pickup", -1, "unix", "n", "-", "n", "60", "1", "pickup", "", "local submission: sendmail, and the maildrop"},
 	{"cleanup", -1, "unix", "-", "-", "n", "-", "0", "cleanup", "", "the only queue writer"},
 	{"qmgr", -1, "unix", "n", "-", "n", "300", "1", "qmgr", "", "the scheduler"},
 	{"bounce", -1, "unix", "-", "-", "n", "-", "0", "bounce", "", "delivery status notifications"},

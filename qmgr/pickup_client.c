@@ -46,7 +46,7 @@
 #define PICKUP_CLIENT_HIGH	(1024 * 1024)
 #define PICKUP_CONNECT_MS	5000
 
-enum pc_state { PC_IDLE, PC_DATA, PC_DISCARD, PC_WAIT };
+enum pickup_client_state { PC_IDLE, PC_DATA, PC_DISCARD, PC_WAIT };
 
 /* pickup_client - one connection */
 struct pickup_client {
@@ -55,7 +55,7 @@ struct pickup_client {
 	struct ipc_conn *cleanup;	/* or NULL */
 	uid_t uid;
 	long pid;
-	enum pc_state state;
+	enum pickup_client_state state;
 	bool flow_paused;
 	struct ipc_stream in, out;
 	char *sender;			/* of the message in progress */
@@ -65,15 +65,15 @@ struct pickup_client {
 	struct attr_list scratch;
 };
 
-/* pc_read_update - read from the client unless waiting for cleanup */
-static void pc_read_update(struct pickup_client *pc)
+/* pickup_client_read_update - read from the client unless waiting for cleanup */
+static void pickup_client_read_update(struct pickup_client *pc)
 {
 	if (pc->conn != NULL)
 		ipc_conn_read_enable(pc->conn, pc->state != PC_WAIT && !pc->flow_paused);
 }
 
-/* pc_destroy - close everything and forget the connection */
-static void pc_destroy(struct pickup_client *pc)
+/* pickup_client_destroy - close everything and forget the connection */
+static void pickup_client_destroy(struct pickup_client *pc)
 {
 	struct pickup *pk = pc->pk;
 
@@ -86,8 +86,8 @@ static void pc_destroy(struct pickup_client *pc)
 	service_conn_done(pk->svc);
 }
 
-/* pc_error_result - send the client an error RESULT */
-static void pc_error_result(struct pickup_client *pc, int code, const char *dsn, const char *text)
+/* pickup_client_error_result - send the client an error RESULT */
+static void pickup_client_error_result(struct pickup_client *pc, int code, const char *dsn, const char *text)
 {
 	attr_list_reset(&pc->scratch);
 	attr_add_str(&pc->scratch, CLEANUP_STATUS, CLEANUP_STATUS_ERROR);
@@ -99,8 +99,8 @@ static void pc_error_result(struct pickup_client *pc, int code, const char *dsn,
 		 pickup_printable(pc->sender ? pc->sender : ""), code, dsn, text);
 }
 
-/* pc_fail - the message cannot be taken: drop the rest of it, answer after its end */
-static void pc_fail(struct pickup_client *pc, int code, const char *dsn, const char *text)
+/* pickup_client_fail - the message cannot be taken: drop the rest of it, answer after its end */
+static void pickup_client_fail(struct pickup_client *pc, int code, const char *dsn, const char *text)
 {
 	pc->state = PC_DISCARD;
 	pc->fail_code = code;
@@ -108,8 +108,8 @@ static void pc_fail(struct pickup_client *pc, int code, const char *dsn, const c
 	str_copy(pc->fail_text, text, sizeof(pc->fail_text));
 }
 
-/* pc_cleanup_frame - cleanup's RESULT */
-static void pc_cleanup_frame(struct ipc_conn *conn, const struct attr_list *frame, void *arg)
+/* pickup_client_cleanup_frame - cleanup's RESULT */
+static void pickup_client_cleanup_frame(struct ipc_conn *conn, const struct attr_list *frame, void *arg)
 {
 	struct pickup_client *pc = arg;
 	const char *status = NULL, *qid = "", *dsn = "", *text = "";
@@ -121,7 +121,7 @@ static void pc_cleanup_frame(struct ipc_conn *conn, const struct attr_list *fram
 		ipc_conn_free(pc->cleanup);
 		pc->cleanup = NULL;
 		if (pc->state == PC_DATA)
-			pc_fail(pc, 451, "4.3.0", "Error: internal protocol error");
+			pickup_client_fail(pc, 451, "4.3.0", "Error: internal protocol error");
 		return;
 	}
 	attr_get_str(frame, CLEANUP_QUEUE_ID, &qid);
@@ -138,11 +138,11 @@ static void pc_cleanup_frame(struct ipc_conn *conn, const struct attr_list *fram
 	}
 	ipc_conn_send(pc->conn, frame);
 	pc->state = PC_IDLE;
-	pc_read_update(pc);
+	pickup_client_read_update(pc);
 }
 
-/* pc_cleanup_close - the cleanup connection is gone */
-static void pc_cleanup_close(struct ipc_conn *conn, const char *reason, void *arg)
+/* pickup_client_cleanup_close - the cleanup connection is gone */
+static void pickup_client_cleanup_close(struct ipc_conn *conn, const char *reason, void *arg)
 {
 	struct pickup_client *pc = arg;
 
@@ -153,28 +153,28 @@ static void pc_cleanup_close(struct ipc_conn *conn, const char *reason, void *ar
 	if (pc->state == PC_DATA || pc->state == PC_WAIT)
 		msg_warn("cleanup connection lost: %s", reason ? reason : "closed");
 	if (pc->state == PC_DATA) {
-		pc_fail(pc, 451, "4.3.0", "Error: queue file write error (cleanup went away)");
+		pickup_client_fail(pc, 451, "4.3.0", "Error: queue file write error (cleanup went away)");
 	} else if (pc->state == PC_WAIT) {
-		pc_error_result(pc, 451, "4.3.0", "Error: queue file write error (cleanup went away)");
+		pickup_client_error_result(pc, 451, "4.3.0", "Error: queue file write error (cleanup went away)");
 		pc->state = PC_IDLE;
 	}
-	pc_read_update(pc);
+	pickup_client_read_update(pc);
 }
 
-/* pc_cleanup_drain - cleanup took what was queued: read the client again */
-static void pc_cleanup_drain(struct ipc_conn *conn, void *arg)
+/* pickup_client_cleanup_drain - cleanup took what was queued: read the client again */
+static void pickup_client_cleanup_drain(struct ipc_conn *conn, void *arg)
 {
 	struct pickup_client *pc = arg;
 
 	(void) conn;
 	if (pc->flow_paused) {
 		pc->flow_paused = false;
-		pc_read_update(pc);
+		pickup_client_read_update(pc);
 	}
 }
 
-/* pc_cleanup_open - the cleanup connection; 0 or -1 */
-static int pc_cleanup_open(struct pickup_client *pc)
+/* pickup_client_cleanup_open - the cleanup connection; 0 or -1 */
+static int pickup_client_cleanup_open(struct pickup_client *pc)
 {
 	int fd;
 
@@ -185,14 +185,14 @@ static int pc_cleanup_open(struct pickup_client *pc)
 		msg_warn("connect to %s: %s", CLEANUP_SOCKET_PRIVATE, strerror(errno));
 		return -1;
 	}
-	pc->cleanup = ipc_conn_new(service_base(pc->pk->svc), fd, 0, pc_cleanup_frame, pc_cleanup_close, pc);
+	pc->cleanup = ipc_conn_new(service_base(pc->pk->svc), fd, 0, pickup_client_cleanup_frame, pickup_client_cleanup_close, pc);
 	ipc_conn_set_timeout(pc->cleanup, pc->pk->ipc_ms, pc->pk->ipc_ms);
-	ipc_conn_set_drain(pc->cleanup, pc_cleanup_drain);
+	ipc_conn_set_drain(pc->cleanup, pickup_client_cleanup_drain);
 	return 0;
 }
 
-/* pc_begin - the envelope of a new message */
-static int pc_begin(struct pickup_client *pc, const struct attr_list *frame)
+/* pickup_client_begin - the envelope of a new message */
+static int pickup_client_begin(struct pickup_client *pc, const struct attr_list *frame)
 {
 	const char *sender = "";
 	struct pickup_refusal no;
@@ -211,14 +211,14 @@ static int pc_begin(struct pickup_client *pc, const struct attr_list *frame)
 	ipc_stream_init(&pc->out);
 	pc->state = PC_DATA;
 	if (rc > 0)
-		pc_fail(pc, no.code, no.dsn, no.text);
-	else if (pc_cleanup_open(pc) < 0 || ipc_conn_send(pc->cleanup, &pc->scratch) < 0)
-		pc_fail(pc, 451, "4.3.0", "Error: mail system not ready (cleanup service unavailable)");
+		pickup_client_fail(pc, no.code, no.dsn, no.text);
+	else if (pickup_client_cleanup_open(pc) < 0 || ipc_conn_send(pc->cleanup, &pc->scratch) < 0)
+		pickup_client_fail(pc, 451, "4.3.0", "Error: mail system not ready (cleanup service unavailable)");
 	return 0;
 }
 
-/* pc_content - a frame inside a message (DATA, DISCARD); 0 or -1 (close) */
-static int pc_content(struct pickup_client *pc, const struct attr_list *frame)
+/* pickup_client_content - a frame inside a message (DATA, DISCARD); 0 or -1 (close) */
+static int pickup_client_content(struct pickup_client *pc, const struct attr_list *frame)
 {
 	const char *op;
 	const void *p;
@@ -242,7 +242,7 @@ static int pc_content(struct pickup_client *pc, const struct attr_list *frame)
 			ipc_conn_send_chunk(pc->cleanup, &pc->out, p, n);
 			if (ipc_conn_pending(pc->cleanup) > PICKUP_CLIENT_HIGH) {
 				pc->flow_paused = true;
-				pc_read_update(pc);
+				pickup_client_read_update(pc);
 			}
 		}
 		return 0;
@@ -250,9 +250,9 @@ static int pc_content(struct pickup_client *pc, const struct attr_list *frame)
 		if (pc->state == PC_DATA) {
 			ipc_conn_send_end(pc->cleanup, &pc->out);
 			pc->state = PC_WAIT;
-			pc_read_update(pc);
+			pickup_client_read_update(pc);
 		} else {
-			pc_error_result(pc, pc->fail_code, pc->fail_dsn, pc->fail_text);
+			pickup_client_error_result(pc, pc->fail_code, pc->fail_dsn, pc->fail_text);
 			pc->state = PC_IDLE;
 		}
 		return 0;
@@ -262,8 +262,8 @@ static int pc_content(struct pickup_client *pc, const struct attr_list *frame)
 	}
 }
 
-/* pc_frame - a frame from the client */
-static void pc_frame(struct ipc_conn *conn, const struct attr_list *frame, void *arg)
+/* pickup_client_frame - a frame from the client */
+static void pickup_client_frame(struct ipc_conn *conn, const struct attr_list *frame, void *arg)
 {
 	struct pickup_client *pc = arg;
 	int rc = -1;
@@ -271,22 +271,22 @@ static void pc_frame(struct ipc_conn *conn, const struct attr_list *frame, void 
 	(void) conn;
 	switch (pc->state) {
 	case PC_IDLE:
-		rc = pc_begin(pc, frame);
+		rc = pickup_client_begin(pc, frame);
 		break;
 	case PC_DATA:
 	case PC_DISCARD:
-		rc = pc_content(pc, frame);
+		rc = pickup_client_content(pc, frame);
 		break;
 	case PC_WAIT:
 		msg_warn("uid=%ld pid=%ld: frame while waiting for cleanup", (long) pc->uid, pc->pid);
 		break;
 	}
 	if (rc < 0)
-		pc_destroy(pc);
+		pickup_client_destroy(pc);
 }
 
-/* pc_close - the client's connection closed */
-static void pc_close(struct ipc_conn *conn, const char *reason, void *arg)
+/* pickup_client_close - the client's connection closed */
+static void pickup_client_close(struct ipc_conn *conn, const char *reason, void *arg)
 {
 	struct pickup_client *pc = arg;
 
@@ -295,7 +295,7 @@ static void pc_close(struct ipc_conn *conn, const char *reason, void *arg)
 		msg_warn("uid=%ld pid=%ld: %s", (long) pc->uid, pc->pid, reason);
 	else if (pc->state == PC_DATA || pc->state == PC_DISCARD)
 		msg_info("uid=%ld pid=%ld: connection closed inside a message", (long) pc->uid, pc->pid);
-	pc_destroy(pc);
+	pickup_client_destroy(pc);
 }
 
 /* pickup_client_start - a submission connection */
@@ -317,6 +317,6 @@ void pickup_client_start(struct pickup *pk, int fd)
 	pc->pid = (long) pid;
 	pc->state = PC_IDLE;
 	attr_list_init(&pc->scratch);
-	pc->conn = ipc_conn_new(service_base(pk->svc), fd, 0, pc_frame, pc_close, pc);
+	pc->conn = ipc_conn_new(service_base(pk->svc), fd, 0, pickup_client_frame, pickup_client_close, pc);
 	ipc_conn_set_timeout(pc->conn, pk->client_ms, pk->ipc_ms);
 }

@@ -48,31 +48,31 @@
 #define PICKUP_TMP_MAX_AGE	(24 * 3600)
 
 /* what became of one file */
-enum scan_outcome { SCAN_NEXT, SCAN_STOP };
+enum pickup_scan_outcome { SCAN_NEXT, SCAN_STOP };
 
-/* pickup_scan_ctx - one scan */
-struct scan {
+/* pickup_scan_state - one scan */
+struct pickup_scan_state {
 	struct pickup *pk;
 	int dirfd;			/* maildrop */
 	int cleanup;			/* connection, or -1 */
 	struct attr_list frame, begin;
 };
 
-/* scan_cmp - qsort: names in byte order */
-static int scan_cmp(const void *a, const void *b)
+/* pickup_scan_cmp - qsort: names in byte order */
+static int pickup_scan_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* scan_sync - make a change of the maildrop directory durable */
-static void scan_sync(const struct scan *sc)
+/* pickup_scan_sync - make a change of the maildrop directory durable */
+static void pickup_scan_sync(const struct pickup_scan_state *sc)
 {
 	if (fsync(sc->dirfd) < 0)
 		msg_warn("%s: fsync: %s", MAILDROP_DIR, strerror(errno));
 }
 
-/* scan_corrupt - move a file aside to corrupt/, saying why */
-static void scan_corrupt(const struct scan *sc, const char *name, const char *why)
+/* pickup_scan_corrupt - move a file aside to corrupt/, saying why */
+static void pickup_scan_corrupt(const struct pickup_scan_state *sc, const char *name, const char *why)
 {
 	char target[300];
 
@@ -86,7 +86,7 @@ static void scan_corrupt(const struct scan *sc, const char *name, const char *wh
 		if (rc == 0) {
 			msg_warn("%s/%s: %s: moved to %s/%s", MAILDROP_DIR, pickup_printable(name), why,
 				 PICKUP_CORRUPT_DIR, pickup_printable(target));
-			scan_sync(sc);
+			pickup_scan_sync(sc);
 			return;
 		}
 		if (saved != EEXIST || i == 100) {
@@ -98,28 +98,28 @@ static void scan_corrupt(const struct scan *sc, const char *name, const char *wh
 	}
 }
 
-/* scan_close_cleanup - drop the cleanup connection */
-static void scan_close_cleanup(struct scan *sc)
+/* pickup_scan_close_cleanup - drop the cleanup connection */
+static void pickup_scan_close_cleanup(struct pickup_scan_state *sc)
 {
 	if (sc->cleanup >= 0)
 		close(sc->cleanup);
 	sc->cleanup = -1;
 }
 
-/* scan_abort - tell cleanup to forget the message it was given */
-static void scan_abort(struct scan *sc)
+/* pickup_scan_abort - tell cleanup to forget the message it was given */
+static void pickup_scan_abort(struct pickup_scan_state *sc)
 {
 	struct attr_list l;
 
 	attr_list_init(&l);
 	attr_add_str(&l, CLEANUP_OP, CLEANUP_OP_ABORT);
 	if (ipc_send(sc->cleanup, &l, sc->pk->ipc_ms) < 0)
-		scan_close_cleanup(sc);
+		pickup_scan_close_cleanup(sc);
 	attr_list_free(&l);
 }
 
-/* scan_result - cleanup's answer for a file whose frames all went out */
-static enum scan_outcome scan_result(struct scan *sc, const char *name, uid_t uid, const char *sender)
+/* pickup_scan_result - cleanup's answer for a file whose frames all went out */
+static enum pickup_scan_outcome pickup_scan_result(struct pickup_scan_state *sc, const char *name, uid_t uid, const char *sender)
 {
 	const char *status, *qid = "", *dsn = "", *text = "";
 	int64_t code = 0;
@@ -131,7 +131,7 @@ static enum scan_outcome scan_result(struct scan *sc, const char *name, uid_t ui
 	if (rc <= 0 || !attr_get_str(&sc->frame, CLEANUP_STATUS, &status)) {
 		msg_warn("%s/%s: no answer from cleanup: %s; will try again", MAILDROP_DIR,
 			 pickup_printable(name), rc < 0 ? err : rc == 0 ? "connection closed" : "no status");
-		scan_close_cleanup(sc);
+		pickup_scan_close_cleanup(sc);
 		return SCAN_STOP;
 	}
 	if (strcmp(status, CLEANUP_STATUS_OK) == 0) {
@@ -141,7 +141,7 @@ static enum scan_outcome scan_result(struct scan *sc, const char *name, uid_t ui
 			msg_error("%s/%s: queued as %s, but cannot remove it: %s", MAILDROP_DIR,
 				  pickup_printable(name), pickup_printable(qid), strerror(errno));
 		else
-			scan_sync(sc);
+			pickup_scan_sync(sc);
 		return SCAN_NEXT;
 	}
 	attr_get_int(&sc->frame, CLEANUP_REPLY_CODE, &code);
@@ -155,19 +155,19 @@ static enum scan_outcome scan_result(struct scan *sc, const char *name, uid_t ui
 	}
 	str_fmt(why, sizeof(why), "uid=%ld from=<%s>: refused by cleanup: %lld %s %s", (long) uid,
 		pickup_printable(sender), (long long) code, pickup_printable(dsn), text);
-	scan_corrupt(sc, name, pickup_printable(why));
+	pickup_scan_corrupt(sc, name, pickup_printable(why));
 	return SCAN_NEXT;
 }
 
-/* scan_send - the frames of an open, locked file to cleanup */
-static enum scan_outcome scan_send(struct scan *sc, const char *name, int fd, uid_t uid)
+/* pickup_scan_send - the frames of an open, locked file to cleanup */
+static enum pickup_scan_outcome pickup_scan_send(struct pickup_scan_state *sc, const char *name, int fd, uid_t uid)
 {
 	struct maildrop_check mc;
 	struct ipc_stream out;
 	const char *sender = "";
 	char err[ATTR_ERR_MAX + 400];
 	char *saved_sender = NULL;
-	enum scan_outcome ret = SCAN_NEXT;
+	enum pickup_scan_outcome ret = SCAN_NEXT;
 	bool begun = false;
 
 	err[0] = '\0';
@@ -220,37 +220,37 @@ static enum scan_outcome scan_send(struct scan *sc, const char *name, int fd, ui
 			}
 			if (ipc_stream_send_end(sc->cleanup, &out, sc->pk->ipc_ms) < 0)
 				goto lost;
-			ret = scan_result(sc, name, uid, saved_sender);
+			ret = pickup_scan_result(sc, name, uid, saved_sender);
 			goto out;
 		}
 	}
 malformed:
 	if (begun)
-		scan_abort(sc);
-	scan_corrupt(sc, name, err[0] ? err : "malformed file");
+		pickup_scan_abort(sc);
+	pickup_scan_corrupt(sc, name, err[0] ? err : "malformed file");
 	goto out;
 lost:
 	msg_warn("%s/%s: cleanup connection lost: %s; will try again", MAILDROP_DIR, pickup_printable(name),
 		 strerror(errno));
-	scan_close_cleanup(sc);
+	pickup_scan_close_cleanup(sc);
 	ret = SCAN_STOP;
 out:
 	free(saved_sender);
 	return ret;
 }
 
-/* scan_file - one complete maildrop file */
-static enum scan_outcome scan_file(struct scan *sc, const char *name)
+/* pickup_scan_file - one complete maildrop file */
+static enum pickup_scan_outcome pickup_scan_file(struct pickup_scan_state *sc, const char *name)
 {
 	struct stat st;
-	enum scan_outcome ret;
+	enum pickup_scan_outcome ret;
 	int fd = openat(sc->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return SCAN_NEXT;	/* taken by another pickup */
 		if (errno == ELOOP) {
-			scan_corrupt(sc, name, "a symbolic link");
+			pickup_scan_corrupt(sc, name, "a symbolic link");
 			return SCAN_NEXT;
 		}
 		msg_warn("%s/%s: open: %s", MAILDROP_DIR, pickup_printable(name), strerror(errno));
@@ -263,20 +263,20 @@ static enum scan_outcome scan_file(struct scan *sc, const char *name)
 	}
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		close(fd);
-		scan_corrupt(sc, name, S_ISREG(st.st_mode) ? "more than one link" : "not a plain file");
+		pickup_scan_corrupt(sc, name, S_ISREG(st.st_mode) ? "more than one link" : "not a plain file");
 		return SCAN_NEXT;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0) {
 		close(fd);
 		return SCAN_NEXT;	/* another pickup has it, or had it */
 	}
-	ret = scan_send(sc, name, fd, st.st_uid);
+	ret = pickup_scan_send(sc, name, fd, st.st_uid);
 	close(fd);
 	return ret;
 }
 
-/* scan_stale - a temporary file: removed when its writer is surely gone */
-static void scan_stale(const struct scan *sc, const char *name)
+/* pickup_scan_stale - a temporary file: removed when its writer is surely gone */
+static void pickup_scan_stale(const struct pickup_scan_state *sc, const char *name)
 {
 	struct stat st;
 
@@ -291,7 +291,7 @@ static void scan_stale(const struct scan *sc, const char *name)
 /* pickup_scan - the whole maildrop, once */
 void pickup_scan(struct pickup *pk)
 {
-	struct scan sc = {pk, -1, -1, {0}, {0}};
+	struct pickup_scan_state sc = {pk, -1, -1, {0}, {0}};
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
@@ -315,21 +315,21 @@ void pickup_scan(struct pickup *pk)
 	}
 	closedir(d);
 	if (n > 0)
-		qsort(names, n, sizeof(*names), scan_cmp);
+		qsort(names, n, sizeof(*names), pickup_scan_cmp);
 	attr_list_init(&sc.frame);
 	attr_list_init(&sc.begin);
 	for (size_t i = 0; i < n; i++) {
 		if (maildrop_name_tmp(names[i]))
-			scan_stale(&sc, names[i]);
+			pickup_scan_stale(&sc, names[i]);
 		else if (!maildrop_name_ok(names[i]))
-			scan_corrupt(&sc, names[i], "not a maildrop file name");
-		else if (scan_file(&sc, names[i]) == SCAN_STOP)
+			pickup_scan_corrupt(&sc, names[i], "not a maildrop file name");
+		else if (pickup_scan_file(&sc, names[i]) == SCAN_STOP)
 			break;
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	scan_close_cleanup(&sc);
+	pickup_scan_close_cleanup(&sc);
 	attr_list_free(&sc.frame);
 	attr_list_free(&sc.begin);
 	close(sc.dirfd);

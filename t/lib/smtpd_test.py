@@ -22,6 +22,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 
 from tern_test import IS_ROOT, Instance, diag, prog, wait_for
@@ -72,6 +73,14 @@ class SmtpdInstance(Instance):
         for k, v in (smtpd or {}).items():
             self.conf(k, v, file="smtpd.conf")
         self.fix_master(extra_services)
+        inst = self
+        previous = sys.excepthook
+
+        def hook(kind, value, tb):
+            diag("uncaught %s; the instance's log ends:" % kind.__name__)
+            diag("\n".join(inst.log().splitlines()[-40:]))
+            previous(kind, value, tb)
+        sys.excepthook = hook
 
     KEEP = ("smtpd", "cleanup", "proxymap")
 
