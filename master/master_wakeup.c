@@ -118,6 +118,9 @@ void master_wakeup_start(struct master_serv *s)
 		return;
 	s->wakeup_ev = event_new(master.base, -1, EV_PERSIST, master_wakeup_on_timer, s);
 	event_add(s->wakeup_ev, &tv);
+	/* one wake-up now, so a queue manager starts at boot, not a period later */
+	if (!master.stopping && s->throttled_until == 0)
+		master_wakeup_send(s);
 }
 
 /* master_wakeup_stop - no more wake-ups for s */

@@ -174,7 +174,21 @@ ok(r.returncode != 0 and "already running" in r.stderr and str(mpid) in r.stderr
 ok(alive(mpid) and inst.master_pid() == mpid, "the first master is unharmed")
 
 # --- on-demand start, privileges, chroot
-ok(not children_of(mpid) or all("trig" in open("/proc/%d/cmdline" % p).read() for p in children_of(mpid)),
+def woken_commands():
+    """Commands of master.conf services with a wake-up time: master wakes them at start."""
+    cmds = set()
+    with open(inst.path("master.conf")) as f:
+        for line in f:
+            col = line.split()
+            if len(col) >= 8 and not line[0].isspace() and not col[0].startswith("#") \
+                    and col[5] not in ("-", "0"):
+                cmds.add(col[7])
+    return cmds
+
+
+woken = woken_commands()
+ok(all(open("/proc/%d/cmdline" % p).read().split("\0")[0].split("/")[-1] in woken
+       for p in children_of(mpid)),
    "no process before the first connection (except wake-ups)")
 c = try_client(("127.0.0.1", P_MAIN))
 ok(c is not None and c.pid > 0, "inet connection spawns a child with a greeting")

@@ -171,7 +171,7 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 	a = job->queued_us > 0 && job->arrival > 0 ? (double) job->queued_us / 1e6 - (double) job->arrival : 0;
 	b = job->queued_us > 0 ? (double) (job->start_us - job->queued_us) / 1e6 : 0;
 	d = (double) (now - job->start_us) / 1e6;
-	msg_info("%s: to=<%s>, relay=%s, delay=%.2g, delays=%.2g/%.2g/0/%.2g, dsn=%s, status=%s (%s)",
+	msg_info("%s: to=<%s>, relay=%s, delay=%.2f, delays=%.2f/%.2f/0/%.2f, dsn=%s, status=%s (%s)",
 		 job->qid, job->rcpt[i], relay, delay < 0 ? 0 : delay, a < 0 ? 0 : a, b < 0 ? 0 : b,
 		 d, out->dsn, status, out->text);
 	attr_add_int(&job->reply, DELIVER_R_INDEX, job->index[i]);
