@@ -319,7 +319,8 @@ int sendmail_msg_finish(const struct sendmail *sm, struct sendmail_msg *m, struc
 	for (size_t i = 0; i < nfields; i++) {
 		if (sendmail_msg_field_is(c, &fields[i], "From"))
 			have_from = true;
-		if (sendmail_msg_field_is(c, &fields[i], "Resent-To") || sendmail_msg_field_is(c, &fields[i], "Resent-Cc") ||
+		if (sendmail_msg_field_is(c, &fields[i], "Resent-To") ||
+		    sendmail_msg_field_is(c, &fields[i], "Resent-Cc") ||
 		    sendmail_msg_field_is(c, &fields[i], "Resent-Bcc"))
 			resent = true;
 	}

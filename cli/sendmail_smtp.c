@@ -134,7 +134,8 @@ static void sendmail_smtp_refusal(const struct smtp_addr_reply *r)
 }
 
 /* sendmail_smtp_qualify - external form of a parsed address, "@myorigin" added when bare */
-static int sendmail_smtp_qualify(struct sendmail_smtp_sess *s, const struct smtp_addr *a, char *out, size_t size)
+static int sendmail_smtp_qualify(struct sendmail_smtp_sess *s, const struct smtp_addr *a, char *out,
+				 size_t size)
 {
 	if (smtp_addr_external(a, out, size) < 0)
 		return -1;

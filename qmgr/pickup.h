@@ -18,6 +18,8 @@
 struct service;
 struct event;
 
+#define PICKUP_CONNECT_MS	5000	/* connecting to cleanup (a local listener) */
+
 /* pickup - the process */
 struct pickup {
 	struct service *svc;

@@ -44,7 +44,6 @@
 #include "pickup.h"
 
 #define PICKUP_CLIENT_HIGH	(1024 * 1024)
-#define PICKUP_CONNECT_MS	5000
 
 enum pickup_client_state { PC_IDLE, PC_DATA, PC_DISCARD, PC_WAIT };
 
@@ -185,7 +184,8 @@ static int pickup_client_cleanup_open(struct pickup_client *pc)
 		msg_warn("connect to %s: %s", CLEANUP_SOCKET_PRIVATE, strerror(errno));
 		return -1;
 	}
-	pc->cleanup = ipc_conn_new(service_base(pc->pk->svc), fd, 0, pickup_client_cleanup_frame, pickup_client_cleanup_close, pc);
+	pc->cleanup = ipc_conn_new(service_base(pc->pk->svc), fd, 0, pickup_client_cleanup_frame,
+				   pickup_client_cleanup_close, pc);
 	ipc_conn_set_timeout(pc->cleanup, pc->pk->ipc_ms, pc->pk->ipc_ms);
 	ipc_conn_set_drain(pc->cleanup, pickup_client_cleanup_drain);
 	return 0;

@@ -119,7 +119,8 @@ static void pickup_scan_abort(struct pickup_scan_state *sc)
 }
 
 /* pickup_scan_result - cleanup's answer for a file whose frames all went out */
-static enum pickup_scan_outcome pickup_scan_result(struct pickup_scan_state *sc, const char *name, uid_t uid, const char *sender)
+static enum pickup_scan_outcome pickup_scan_result(struct pickup_scan_state *sc, const char *name, uid_t uid,
+						   const char *sender)
 {
 	const char *status, *qid = "", *dsn = "", *text = "";
 	int64_t code = 0;
@@ -160,7 +161,8 @@ static enum pickup_scan_outcome pickup_scan_result(struct pickup_scan_state *sc,
 }
 
 /* pickup_scan_send - the frames of an open, locked file to cleanup */
-static enum pickup_scan_outcome pickup_scan_send(struct pickup_scan_state *sc, const char *name, int fd, uid_t uid)
+static enum pickup_scan_outcome pickup_scan_send(struct pickup_scan_state *sc, const char *name, int fd,
+						 uid_t uid)
 {
 	struct maildrop_check mc;
 	struct ipc_stream out;
@@ -198,7 +200,7 @@ static enum pickup_scan_outcome pickup_scan_send(struct pickup_scan_state *sc, c
 			attr_get_str(&sc->frame, CLEANUP_SENDER, &sender);
 			saved_sender = xstrdup(sender);
 			if (sc->cleanup < 0 &&
-			    (sc->cleanup = ipc_connect_unix(CLEANUP_SOCKET_PRIVATE, sc->pk->ipc_ms)) < 0) {
+			    (sc->cleanup = ipc_connect_unix(CLEANUP_SOCKET_PRIVATE, PICKUP_CONNECT_MS)) < 0) {
 				msg_warn("connect to %s: %s; maildrop files wait for the next wake-up",
 					 CLEANUP_SOCKET_PRIVATE, strerror(errno));
 				ret = SCAN_STOP;

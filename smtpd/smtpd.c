@@ -19,6 +19,7 @@
  */
 #include <string.h>
 
+#include "base/mem.h"
 #include "base/msg.h"
 #include "mail/service.h"
 #include "smtpd.h"
@@ -85,6 +86,7 @@ static void smtpd_pre_jail(struct service *svc)
 	srv->service = service_name(svc);
 	srv->bare = smtpd_bare_mode(srv->p->smtpd_bare_newline);
 	srv->tls_level = smtpd_tls_level_of(srv->p->smtpd_tls_security_level);
+	srv->line = xmalloc((size_t) srv->p->smtpd_line_length_limit + 1);
 	smtpd_tls_init(srv);
 	smtpd_policy_init(srv);
 	service_set_session_limit(svc, (int) srv->p->smtpd_sessions_per_process);

@@ -83,6 +83,7 @@ struct smtpd_server {
 	struct smtpd_cleanup *pool;	/* idle cleanup connections */
 	unsigned npool;
 	unsigned long long seq;		/* sessions so far, for session ids */
+	char *line;			/* smtpd_line_length_limit + 1: the command being handled */
 	bool stopping;
 };
 
@@ -154,7 +155,7 @@ struct smtpd_session {
 	enum smtpd_bare bare;		/* for this client */
 	bool esmtp;			/* EHLO (not HELO) */
 	bool tls;			/* handshake done */
-	bool relay_ok;			/* client in mynetworks */
+	int relay_ok;			/* client in mynetworks: 1, 0, -1 (lookup failed) */
 	bool discard_line;		/* skipping the rest of an over-long line */
 	bool paused;			/* cleanup is behind: not reading */
 	bool stopping;			/* 421 when the current work is done */

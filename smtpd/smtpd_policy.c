@@ -294,15 +294,19 @@ int smtpd_policy_rcpt(struct smtpd_session *s, const struct smtp_addr *a, const 
 		return -1;
 	}
 	if (!local) {
-		if (s->relay_ok)
+		if (s->relay_ok > 0)
 			return 0;
+		if (s->relay_ok < 0) {
+			smtpd_reply_set(r, 451, "4.3.0", "<%s>: Temporary lookup failure", text);
+			return -1;
+		}
 		smtpd_reply_set(r, 554, "5.7.1", "<%s>: Relay access denied", text);
 		return -1;
 	}
 	if (a->postmaster)
 		return 0;
 	traps = smtp_addr_traps(a, NULL) & routing;
-	if (traps != 0 && !s->relay_ok) {
+	if (traps != 0 && s->relay_ok <= 0) {
 		smtpd_reply_set(r, 550, "5.1.1", "<%s>: Recipient address rejected: %s", text,
 				smtp_addr_trap_text(smtp_addr_trap_first(traps)));
 		return -1;

@@ -64,8 +64,8 @@ static void smtpd_session_close(struct smtpd_session *s)
 	if (s->bev != NULL) {
 		bool owns_fd = s->ssl != NULL;
 
-		/* close_notify, so the client knows it saw everything (nothing is waited for) */
-		if (s->tls && smtpd_session_output_empty(s))
+		/* a clean end: close_notify, so the client knows it saw everything */
+		if (s->tls && s->input == SMTPD_IN_CLOSING && smtpd_session_output_empty(s))
 			SSL_shutdown(s->ssl);
 		bufferevent_free(s->bev);
 		if (!owns_fd)
@@ -108,7 +108,7 @@ static bool smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
 		smtpd_reply(s, 500, "5.5.2", "Error: line too long");
 		return true;
 	}
-	line = xmalloc(n + 1);
+	line = srv->line;		/* n <= limit: it fits */
 	if (evbuffer_remove(in, line, n) != (int) n)
 		msg_panic("smtpd_session_line: evbuffer_remove lost bytes");
 	line[n] = '\0';
@@ -117,7 +117,6 @@ static bool smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
 	} else if (s->bare == SMTPD_BARE_REJECT) {
 		msg_info("bare <LF> received in a command from %s", s->peer);
 		smtpd_reply(s, 500, "5.5.2", "Error: bare <LF> received");
-		free(line);
 		return true;
 	} else {
 		len = n - 1;
@@ -126,11 +125,9 @@ static bool smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
 	if (memchr(line, '\r', len) != NULL) {
 		msg_info("bare <CR> received in a command from %s", s->peer);
 		smtpd_reply(s, 500, "5.5.2", "Error: bare <CR> received");
-		free(line);
 		return true;
 	}
 	smtpd_proto_command(s, line, len, evbuffer_get_length(in) > 0);
-	free(line);
 	return true;
 }
 
@@ -313,7 +310,6 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 	struct smtpd_session *s = xcalloc(1, sizeof(*s));
 	struct bufferevent *bev;
 	char peek;
-	int m;
 
 	s->srv = srv;
 	s->fd = fd;
@@ -329,8 +325,7 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 	s->resume = event_new(srv->base, -1, 0, smtpd_session_resume_cb, s);
 	msg_info("connect from %s", s->peer);
 
-	m = smtpd_netlist_match(srv->mynetworks, s->addr);
-	s->relay_ok = m == 1;
+	s->relay_ok = smtpd_netlist_match(srv->mynetworks, s->addr);
 	s->bare = srv->bare;
 	if (s->bare == SMTPD_BARE_REJECT && srv->bare_exceptions != NULL &&
 	    smtpd_netlist_match(srv->bare_exceptions, s->addr) == 1)

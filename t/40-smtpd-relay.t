@@ -21,7 +21,8 @@ from smtpd_test import LOCAL, Client, SmtpdInstance, enh, qid_of, recipients, te
 if not os.path.exists(prog("smtpd")) or not os.path.exists(prog("cleanup")):
     skip_all("smtpd or cleanup not built")
 
-inst = SmtpdInstance()
+inst = SmtpdInstance(services=[("-o local_recipient_maps=proxy:unix:passwd.byname", "-")])
+PASSWD = inst.extra[0]
 inst.start()
 OUTSIDE = "127.0.0.10"
 
@@ -101,6 +102,16 @@ is_(code, 250, "relayed message queued")
 path = inst.queue_file(qid_of(lines[-1])) if code == 250 else None
 got = [r[0] for r in recipients(terncat_env(path)[1])] if path else []
 is_(got, ["victim@external.test", "victim@[127.0.0.9]", "victim@external.test"], "with the relay recipients")
+c.close()
+
+# the default local_recipient_maps: the system's users through proxymap (chroot-safe)
+c = Client(PASSWD)
+c.ehlo()
+c.cmd("MAIL FROM:<a@client.test>")
+code, text = c.cmd("RCPT TO:<root@%s>" % LOCAL)
+is_((code, enh(text)), (250, "2.1.5"), "proxy:unix:passwd.byname: root is a local user")
+code, text = c.cmd("RCPT TO:<no-such-user-xyz@%s>" % LOCAL)
+is_((code, enh(text)), (550, "5.1.1"), "proxy:unix:passwd.byname: an unknown user -> 550 5.1.1")
 c.close()
 
 inst.stop()

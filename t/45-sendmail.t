@@ -103,6 +103,20 @@ r = sendmail(D, ["-oQ/tmp", "-oem", "e@example.com"], "Subject: o\n\nx\n")
 ok(r.returncode == 0 and "-oQ/tmp: option ignored" in r.stderr and "-oem" not in r.stderr,
    "an unknown -o option is ignored with a warning; -oem silently")
 
+# the command lines of common callers
+for who, args in (("cron", ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"]),
+                  ("mutt", ["-oem", "-oi", "--", "root"]),
+                  ("git send-email", ["-i", "-f", "dev@example.com", "root", "list@example.com"]),
+                  ("PHP mail()", ["-t", "-i"])):
+    r, q = send(args, "To: root\nSubject: %s\n\nh\u00e9llo\n" % who)
+    ok(r.returncode == 0 and q is not None and "root@" + HOST in q["rcpts"] and r.stderr.count("warning") == 0,
+       "%s: sendmail %s" % (who, " ".join(args)))
+ok(q is not None and "\nbody_type: 8BITMIME\n" in q["text"], "8-bit content is declared 8BITMIME")
+r = sendmail(D, ["-bd"])
+is_(r.returncode, 69, "-bd: EX_UNAVAILABLE")
+r = sendmail(D, ["-q"])
+is_(r.returncode, 69, "-q: EX_UNAVAILABLE")
+
 # exit codes
 r = sendmail(D, [], "Subject: x\n\nx\n")
 is_(r.returncode, EX_USAGE, "no recipients: EX_USAGE")

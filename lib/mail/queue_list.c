@@ -35,6 +35,11 @@ static const struct {
 	{MAILDROP_DIR, ' '},
 };
 
+const char *const queue_list_queue_names[] = {
+	"incoming", "active", "deferred", "hold", "timed", MAILDROP_DIR,
+};
+const size_t queue_list_queue_count = sizeof(queue_list_queues) / sizeof(queue_list_queues[0]);
+
 /* queue_list_cmp - qsort: names in byte order */
 static int queue_list_cmp(const void *a, const void *b)
 {
@@ -123,13 +128,116 @@ static int queue_list_qfile(const char *path, struct queue_list_item *it, struct
 	return 1;
 }
 
+/* queue_list_domain - the domain part of addr, "" when there is none */
+const char *queue_list_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/* queue_list_wants_reasons - a recipient of qf was deferred at least once */
+static bool queue_list_wants_reasons(const struct qfile *qf)
+{
+	for (size_t i = 0; i < qf->nrcpts; i++)
+		if (qf->rcpts[i].status.state == QFILE_DEFERRED || qf->rcpts[i].status.attempts > 0)
+			return true;
+	return qf->sched.attempts > 0;
+}
+
+/* queue_list_reasons - defer/QID: the last reason text per recipient index, or NULL */
+static char **queue_list_reasons(const char *queue_dir, const char *id, size_t nrcpts)
+{
+	char *path = str_dupf("%s/defer/%s", queue_dir, id);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	char **reasons = NULL;
+	char *data, *line, *next;
+	ssize_t n;
+	size_t got = 0;
+
+	free(path);
+	if (fd < 0)
+		return NULL;
+	data = xmalloc(QUEUE_LIST_REASONS_MAX + 1);
+	while (got < QUEUE_LIST_REASONS_MAX &&
+	       (n = read(fd, data + got, QUEUE_LIST_REASONS_MAX - got)) > 0)
+		got += (size_t) n;
+	close(fd);
+	data[got] = '\0';
+	for (line = data; line < data + got; line = next) {
+		char *f[5], *end, *p = line;
+		unsigned long long idx;
+		int k;
+
+		next = strchr(line, '\n');
+		if (next == NULL)
+			break;			/* a line still being written */
+		*next++ = '\0';
+		for (k = 0; k < 4 && (f[k] = p) != NULL; k++) {
+			if ((p = strchr(p, '\t')) == NULL)
+				break;
+			*p++ = '\0';
+		}
+		if (k < 4)
+			continue;
+		f[4] = p;
+		errno = 0;
+		idx = strtoull(f[0], &end, 10);
+		if (errno || end == f[0] || *end || idx >= nrcpts)
+			continue;
+		if (reasons == NULL)
+			reasons = xcalloc(nrcpts, sizeof(*reasons));
+		free(reasons[idx]);
+		reasons[idx] = xstrdup(f[4]);
+	}
+	free(data);
+	return reasons;
+}
+
+/* queue_list_one - one file of queue q: build the item and call fn; 0 when skipped */
+static int queue_list_one(const char *queue_dir, size_t q, const char *name, queue_list_fn *fn,
+			  void *ctx, struct attr_list *l)
+{
+	const char *queue = queue_list_queues[q].name;
+	bool maildrop = strcmp(queue, MAILDROP_DIR) == 0;
+	struct queue_list_item it = {queue, name, queue_list_queues[q].mark, 0, 0,
+				     NULL, NULL, NULL, NULL};
+	struct qfile *qf = NULL;
+	char **reasons = NULL;
+	size_t nreasons = 0;
+	char why[400];
+	char *path;
+	int found, ret = 0;
+
+	if (!qid_valid(name) || (maildrop && !maildrop_name_ok(name)))
+		return 0;
+	path = str_dupf("%s/%s/%s", queue_dir, queue, name);
+	if (maildrop)
+		found = queue_list_maildrop(path, &it, l, why, sizeof(why));
+	else
+		found = queue_list_qfile(path, &it, &qf, why, sizeof(why));
+	free(path);
+	if (qf != NULL && queue_list_wants_reasons(qf)) {
+		nreasons = qf->nrcpts;
+		reasons = queue_list_reasons(queue_dir, name, nreasons);
+		it.reasons = reasons;
+	}
+	if (found)
+		ret = fn(&it, ctx);
+	qfile_close(qf);
+	if (reasons != NULL) {
+		for (size_t i = 0; i < nreasons; i++)
+			free(reasons[i]);
+		free(reasons);
+	}
+	return ret;
+}
+
 /* queue_list_dir - every message of one queue directory */
 static int queue_list_dir(const char *queue_dir, size_t q, queue_list_fn *fn, void *ctx,
 			  char *err, size_t errlen)
 {
-	const char *queue = queue_list_queues[q].name;
-	bool maildrop = strcmp(queue, MAILDROP_DIR) == 0;
-	char *dir = str_dupf("%s/%s", queue_dir, queue);
+	char *dir = str_dupf("%s/%s", queue_dir, queue_list_queues[q].name);
 	struct attr_list l;
 	size_t n = 0;
 	char **names = queue_list_names(dir, &n);
@@ -148,31 +256,47 @@ static int queue_list_dir(const char *queue_dir, size_t q, queue_list_fn *fn, vo
 		return -1;
 	}
 	attr_list_init(&l);
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		struct queue_list_item it = {queue, names[i], queue_list_queues[q].mark, 0, 0,
-					     NULL, NULL, NULL};
-		struct qfile *qf = NULL;
-		char why[400];
-		char *path;
-		int found;
-
-		if (!qid_valid(names[i]) || (maildrop && !maildrop_name_ok(names[i])))
-			continue;
-		path = str_dupf("%s/%s", dir, names[i]);
-		if (maildrop)
-			found = queue_list_maildrop(path, &it, &l, why, sizeof(why));
-		else
-			found = queue_list_qfile(path, &it, &qf, why, sizeof(why));
-		free(path);
-		if (found)
-			ret = fn(&it, ctx);
-		qfile_close(qf);
-	}
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = queue_list_one(queue_dir, q, names[i], fn, ctx, &l);
 	attr_list_free(&l);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	free(dir);
+	return ret;
+}
+
+/* queue_list_find - the message id in whichever queue holds it */
+int queue_list_find(const char *queue_dir, const char *id, queue_list_fn *fn, void *ctx, char *err,
+		    size_t errlen)
+{
+	struct stat st;
+	struct attr_list l;
+	int ret = 1;
+
+	if (stat(queue_dir, &st) < 0) {
+		int saved = errno;
+
+		str_fmt(err, errlen, "%s: %s", queue_dir, strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	attr_list_init(&l);
+	for (size_t q = 0; q < queue_list_queue_count && ret == 1; q++) {
+		char *path = str_dupf("%s/%s/%s", queue_dir, queue_list_queues[q].name, id);
+		struct stat fst;
+
+		if (lstat(path, &fst) == 0 && S_ISREG(fst.st_mode)) {
+			ret = queue_list_one(queue_dir, q, id, fn, ctx, &l);
+		} else if (errno == EACCES) {
+			str_fmt(err, errlen, "%s: %s", path, strerror(EACCES));
+			ret = -1;
+		}
+		free(path);
+	}
+	attr_list_free(&l);
+	if (ret == -1)
+		errno = EACCES;
 	return ret;
 }
 
@@ -188,7 +312,7 @@ int queue_list_walk(const char *queue_dir, queue_list_fn *fn, void *ctx, char *e
 		errno = saved;
 		return -1;
 	}
-	for (size_t q = 0; q < sizeof(queue_list_queues) / sizeof(queue_list_queues[0]); q++) {
+	for (size_t q = 0; q < queue_list_queue_count; q++) {
 		int ret = queue_list_dir(queue_dir, q, fn, ctx, err, errlen);
 
 		if (ret != 0)
@@ -217,12 +341,17 @@ static const char *queue_list_printable(struct queue_list_printer *p, const char
 	return buf_str(&p->text);
 }
 
-/* queue_list_reason - why recipient r waits, "" when it is simply pending */
-static void queue_list_reason(const struct qfile_rcpt *r, char *out, size_t len)
+/* queue_list_reason - why recipient i waits, "" when it is simply pending */
+static void queue_list_reason(const struct queue_list_item *it, size_t i, char *out, size_t len)
 {
-	const struct qfile_rstatus *st = &r->status;
+	const struct qfile_rstatus *st = &it->qf->rcpts[i].status;
 
 	out[0] = '\0';
+	if (it->reasons != NULL && it->reasons[i] != NULL && st->state != QFILE_DELIVERED &&
+	    st->state != QFILE_BOUNCED) {
+		str_copy(out, it->reasons[i], len);
+		return;
+	}
 	if (st->state != QFILE_DEFERRED)
 		return;
 	if (st->dsn_class != 0)
@@ -233,19 +362,20 @@ static void queue_list_reason(const struct qfile_rcpt *r, char *out, size_t len)
 }
 
 /* queue_list_print_rcpts - the recipients still to do, grouped under their reasons */
-static void queue_list_print_rcpts(struct queue_list_printer *p, const struct qfile *qf)
+static void queue_list_print_rcpts(struct queue_list_printer *p, const struct queue_list_item *it)
 {
-	char last[128] = "";
+	const struct qfile *qf = it->qf;
+	char last[512] = "";
 
 	for (size_t i = 0; i < qf->nrcpts; i++) {
 		const struct qfile_rcpt *r = &qf->rcpts[i];
-		char reason[128];
+		char reason[512];
 
 		if (r->status.state == QFILE_DELIVERED || r->status.state == QFILE_BOUNCED)
 			continue;
-		queue_list_reason(r, reason, sizeof(reason));
+		queue_list_reason(it, i, reason, sizeof(reason));
 		if (reason[0] && strcmp(reason, last) != 0)
-			fprintf(p->out, "%*s(%s)\n", QUEUE_LIST_INDENT, "", reason);
+			fprintf(p->out, "%*s(%s)\n", QUEUE_LIST_INDENT, "", queue_list_printable(p, reason));
 		str_copy(last, reason, sizeof(last));
 		fprintf(p->out, "%*s%s\n", QUEUE_LIST_INDENT, "", queue_list_printable(p, r->addr));
 	}
@@ -277,7 +407,7 @@ static int queue_list_print_one(const struct queue_list_item *it, void *ctx)
 	fprintf(p->out, "%-10s%c %8lld %-20s %s\n", it->id, it->mark, it->size, when,
 		sender[0] ? queue_list_printable(p, sender) : "MAILER-DAEMON");
 	if (it->qf != NULL) {
-		queue_list_print_rcpts(p, it->qf);
+		queue_list_print_rcpts(p, it);
 	} else {
 		fprintf(p->out, "%*s(waiting in maildrop for pickup)\n", QUEUE_LIST_INDENT, "");
 		for (const struct attr *a = attr_find(it->begin, CLEANUP_RCPT, NULL); a;

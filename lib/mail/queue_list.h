@@ -14,6 +14,14 @@
  * (qmgr moved it) is skipped. A file that cannot be read is still listed,
  * with the reason.
  *
+ * Delay reasons: for a queue file with a recipient that was deferred
+ * (state T, or any attempts), the walk reads defer/QID (deliver_proto.h:
+ * "INDEX TAB DSN TAB time TAB relay TAB text", the last line for an
+ * index wins; at most QUEUE_LIST_REASONS_MAX bytes) and gives each
+ * recipient its last reason text in item->reasons. Only those files are
+ * opened, so a listing of a large queue costs one envelope read per
+ * message and one more open per deferred message.
+ *
  * Permissions: the queue directories belong to mail_owner, mode 0700, so
  * only root and mail_owner can list them; anybody else gets -1 with
  * errno EACCES (a later listing service will serve ordinary users).
@@ -47,7 +55,17 @@ struct queue_list_item {
 	const struct qfile *qf;		/* a queue file's envelope, or NULL */
 	const struct attr_list *begin;	/* a maildrop file's envelope frame, or NULL */
 	const char *error;		/* not NULL: unreadable, and why (qf, begin NULL) */
+	char *const *reasons;		/* qf: per recipient index, the last delay reason, or NULL */
 };
+
+#define QUEUE_LIST_REASONS_MAX	(1024 * 1024)	/* bytes of defer/QID read */
+
+/* the queue directories listed, in order ("incoming" ... "timed", "maildrop") */
+extern const char *const queue_list_queue_names[];
+extern const size_t queue_list_queue_count;
+
+/* queue_list_domain - the domain of addr (after the last '@'), "" when none */
+const char *queue_list_domain(const char *addr);
 
 /* the callback: return 0 to go on, anything else stops the walk and is returned */
 typedef int queue_list_fn(const struct queue_list_item *item, void *ctx);
@@ -58,6 +76,14 @@ typedef int queue_list_fn(const struct queue_list_item *item, void *ctx);
  * ENOENT: no queue directory) and a reason in err[errlen].
  */
 int queue_list_walk(const char *queue_dir, queue_list_fn *fn, void *ctx, char *err, size_t errlen);
+
+/*
+ * queue_list_find - call fn for the message named id (a queue id) in
+ * whichever listed queue holds it. Returns as queue_list_walk, or 1 when
+ * no queue holds it.
+ */
+int queue_list_find(const char *queue_dir, const char *id, queue_list_fn *fn, void *ctx, char *err,
+		    size_t errlen);
 
 /*
  * queue_list_mailq - print the queue in the mailq format to out. Returns

@@ -86,7 +86,8 @@ static void make_maildrop(const char *name, const char *sender, const char *rcpt
 	attr_add_str(&l, CLEANUP_SENDER, sender);
 	attr_add_str(&l, CLEANUP_RCPT, rcpt);
 	ipc_stream_init(&s);
-	if (fd < 0 || ipc_send(fd, &l, 1000) < 0 || ipc_stream_send_chunk(fd, &s, "S: x\r\n\r\nhi\r\n", 12, 1000) < 0 ||
+	if (fd < 0 || ipc_send(fd, &l, 1000) < 0 ||
+	    ipc_stream_send_chunk(fd, &s, "S: x\r\n\r\nhi\r\n", 12, 1000) < 0 ||
 	    ipc_stream_send_end(fd, &s, 1000) < 0) {
 		printf("# maildrop file: %s\n", strerror(errno));
 		exit(1);
