@@ -78,7 +78,7 @@ int sendmail_admin_newaliases(struct sendmail *sm)
 		type = xstrndup(s, (size_t) (colon - s));
 		if (strcmp(type, "hash") == 0 || strcmp(type, "btree") == 0) {
 			built++;
-			if (table_db_build(type, colon + 1, 0, err, sizeof(err)) < 0) {
+			if (table_db_build(type, colon + 1, TABLE_ALIAS_FORMAT, err, sizeof(err)) < 0) {
 				int code = sendmail_admin_alias_code(errno);
 
 				if (code == EX_NOINPUT)

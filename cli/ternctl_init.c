@@ -597,7 +597,7 @@ static int init_mail(const char *dir, const struct init_who *who)
 			 "postmaster\troot\n");
 		ret = init_write(dir, "aliases", &b);
 	}
-	if (ret == 0 && table_db_build("hash", aliases, 0, err, sizeof(err)) != 0) {
+	if (ret == 0 && table_db_build("hash", aliases, TABLE_ALIAS_FORMAT, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ternctl: %s\n", err);
 		ret = -1;
 	}

@@ -431,22 +431,31 @@ int table_reader_entry(struct table_reader *r, int flags, char **key, char **val
 		       char *err, size_t errlen)
 {
 	int rc = table_reader_next(r, err, errlen);
-	char *p;
+	char *p, *end, *q;
 
 	if (rc <= 0)
 		return rc;
 	p = r->line.data;
 	*key = p;
-	p += strcspn(p, TABLE_SPACE);
-	if (*p == '\0') {
+	if (flags & TABLE_ALIAS_FORMAT) {
+		/* aliases(5): the name ends at a colon ("postmaster: root") */
+		end = p + strcspn(p, ":" TABLE_SPACE);
+		q = end + strspn(end, TABLE_SPACE);
+		if (*q == ':')
+			q++;
+	} else {
+		end = p + strcspn(p, TABLE_SPACE);
+		q = end;
+	}
+	q += strspn(q, TABLE_SPACE);
+	if (*q == '\0' || end == p) {
 		str_fmt(err, errlen, "%s:%d: key '%.100s' has no value (expected \"key value\")",
 			r->path, r->start, *key);
 		errno = EINVAL;
 		return -1;
 	}
-	*p++ = '\0';
-	p += strspn(p, TABLE_SPACE);
-	*value = p;
+	*end = '\0';
+	*value = q;
 	if (strlen(*key) > TABLE_KEY_MAX) {
 		str_fmt(err, errlen, "%s:%d: key longer than %d bytes", r->path, r->start,
 			TABLE_KEY_MAX);

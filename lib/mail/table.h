@@ -53,6 +53,7 @@
 /* flags for table_open and tables_open */
 #define TABLE_FOLD_KEY	(1 << 0)	/* fold keys to lower case for every type, pcre included */
 #define TABLE_KEEP_CASE	(1 << 1)	/* never fold (tables built with ternmap -f) */
+#define TABLE_ALIAS_FORMAT (1 << 2)	/* text source in aliases(5) form: "name: value" */
 
 struct table;
 

@@ -186,6 +186,25 @@ static void test_db_case(void)
 	table_close(t);
 }
 
+/* test_db_alias_format - aliases(5) sources: "name: value", "name:value", "name : value" */
+static void test_db_alias_format(void)
+{
+	const char *src = put("aliases.src",
+			      "# comment\npostmaster: root\nabuse:root, admin\nteam : a, b\n");
+	const char *bad = put("aliases.bad", "lonely:\n");
+	struct table *t;
+
+	ok(table_db_build("hash", src, TABLE_ALIAS_FORMAT, err, sizeof(err)) == 0, "alias format builds");
+	t = table_open(spec("hash", "aliases.src"), 0, err, sizeof(err));
+	is_str(look(t, "postmaster"), "root", "alias 'name: value'");
+	is_str(look(t, "abuse"), "root, admin", "alias 'name:value'");
+	is_str(look(t, "team"), "a, b", "alias 'name : value'");
+	is_str(look(t, "postmaster:"), "(none)", "the colon is not part of the key");
+	table_close(t);
+	ok(table_db_build("hash", bad, TABLE_ALIAS_FORMAT, err, sizeof(err)) < 0 && errno == EINVAL &&
+	   strstr(err, "aliases.bad:1:") != NULL, "alias without a value: error with file:line");
+}
+
 static void test_db_rebuild_and_delete(void)
 {
 	char src[256];
@@ -667,6 +686,7 @@ int main(void)
 	test_db("hash");
 	test_db("btree");
 	test_db_case();
+	test_db_alias_format();
 	test_db_rebuild_and_delete();
 	test_db_modes();
 	test_db_errors();
