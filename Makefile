@@ -55,7 +55,7 @@ DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 
 # Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
 DAEMONS = master/master qmgr/proxymap smtpd/smtpd qmgr/cleanup qmgr/pickup qmgr/qmgr delivery/error delivery/discard qmgr/bounce delivery/local delivery/virtual
-TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat cli/sendmail cli/terndrop cli/ternuser
+TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat cli/sendmail cli/terndrop cli/ternuser cli/ternqueue cli/ternsuper
 TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite t/qfile/tern-qgen
 # a program whose main file does not exist yet is skipped
 PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))

@@ -504,7 +504,10 @@ static void smtpd_cmd_starttls(struct smtpd_session *s, const char *arg, size_t 
 		return;
 	}
 	if (!smtpd_tls_offered(s)) {
-		smtpd_reply(s, 502, "5.5.1", "Error: command not implemented");
+		if (s->srv->tls_level == SMTPD_TLS_ENCRYPT)
+			smtpd_reply(s, 454, "4.7.0", "TLS not available due to local problem");
+		else
+			smtpd_reply(s, 502, "5.5.1", "Error: command not implemented");
 		return;
 	}
 	if ((ssl = smtpd_tls_new(s->srv)) == NULL) {

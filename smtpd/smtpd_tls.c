@@ -19,9 +19,11 @@
  * instead; whoever steals the private key can also read tickets, which
  * TLS 1.3 resumption with (EC)DHE keeps from exposing past traffic.
  *
- * Failures: a missing or unreadable certificate or key, a key that does
- * not match, or a bad protocol/cipher setting is fatal at start-up. A
- * session whose SSL cannot be made is refused (logged).
+ * Failures: an unreadable certificate or key, a key that does not
+ * match, or a bad protocol/cipher setting is fatal at start-up. No
+ * certificate at all is only a warning (encrypt: STARTTLS gets 454 and
+ * MAIL 530; port 465: connections are closed), so a fresh install's port
+ * 25 works. A session whose SSL cannot be made is refused (logged).
  */
 #include <string.h>
 #include <time.h>
@@ -215,10 +217,13 @@ void smtpd_tls_init(struct smtpd_server *srv)
 	SSL_CTX *ctx;
 
 	if (p->smtpd_tls_cert_file[0] == '\0') {
-		if (srv->tls_level == SMTPD_TLS_ENCRYPT || p->smtpd_tls_wrappermode)
-			msg_fatal("%s needs a certificate: set smtpd_tls_cert_file",
-				  p->smtpd_tls_wrappermode ? "smtpd_tls_wrappermode = yes"
-				  : "smtpd_tls_security_level = encrypt");
+		/* not fatal: a fresh install has no certificate yet, and port 25 must not suffer */
+		if (p->smtpd_tls_wrappermode)
+			msg_warn("smtpd_tls_wrappermode = yes needs a certificate: set smtpd_tls_cert_file;"
+				 " until then every connection is closed");
+		else if (srv->tls_level == SMTPD_TLS_ENCRYPT)
+			msg_warn("smtpd_tls_security_level = encrypt needs a certificate: set smtpd_tls_cert_file;"
+				 " until then STARTTLS gets 454 and MAIL 530");
 		return;
 	}
 	if (srv->tls_level == SMTPD_TLS_NONE && !p->smtpd_tls_wrappermode)
@@ -255,10 +260,14 @@ void smtpd_tls_init(struct smtpd_server *srv)
 /* smtpd_tls_new - an SSL for one session */
 SSL *smtpd_tls_new(struct smtpd_server *srv)
 {
-	SSL *ssl = srv->ssl_ctx ? SSL_new(srv->ssl_ctx) : NULL;
+	SSL *ssl;
 	char err[256];
 
-	if (ssl == NULL) {
+	if (srv->ssl_ctx == NULL) {
+		msg_warn("no TLS certificate (smtpd_tls_cert_file): closing the connection");
+		return NULL;
+	}
+	if ((ssl = SSL_new(srv->ssl_ctx)) == NULL) {
 		smtpd_tls_error(ERR_get_error(), err, sizeof(err));
 		msg_warn("cannot start a TLS session: %s", err);
 	}

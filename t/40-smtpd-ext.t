@@ -14,6 +14,7 @@ as terncat shows it. All through the real master, smtpd and cleanup.
 """
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -58,6 +59,12 @@ path = stored(lines[-1])
 is_([r[0] for r in recipients(terncat_env(path)[1])] if path else [], ["user@" + LOCAL, "alice@" + LOCAL],
     "the two good recipients are queued")
 c.close()
+
+# swaks, pipelining
+r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % inst.smtp, "--from", "a@client.test",
+                    "--to", "user@%s,alice@%s" % (LOCAL, LOCAL), "--pipeline", "--helo", "client.test"],
+                   capture_output=True, text=True, timeout=60)
+ok(r.returncode == 0 and "queued as" in r.stdout, "swaks --pipeline: queued")
 
 # --- 1B.3 synchronization
 mark = inst.log_mark()

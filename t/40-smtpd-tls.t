@@ -139,6 +139,12 @@ is_(c.cmd("MAIL FROM:<a@client.test>")[0], 250, "587: MAIL after STARTTLS -> 250
 is_(c.cmd("QUIT")[0], 221, "587: QUIT")
 c.close()
 
+# --- swaks
+for port, opt in ((inst.submission, "--tls"), (inst.submissions, "--tlsc")):
+    r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % port, opt, "--from", "a@client.test",
+                        "--to", "user@" + LOCAL, "--helo", "client.test"], capture_output=True, text=True, timeout=60)
+    ok(r.returncode == 0 and "queued as" in r.stdout, "swaks %s on %d: queued" % (opt, port))
+
 # --- smtplib
 ctx = ssl.create_default_context()
 ctx.check_hostname = False

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,8 @@
 #include "mail/queue_list.h"
 
 #define QUEUE_LIST_READ_MS	5000	/* reading one maildrop envelope */
+#define QUEUE_LIST_TRIGGER_MS	5000	/* connecting to and writing public/qmgr */
+#define QUEUE_LIST_TRIGGER_MAX	1024	/* qmgr(8): one request */
 
 /* the queues, in listing order, with their mailq marks */
 static const struct {
@@ -418,14 +421,24 @@ static int queue_list_print_one(const struct queue_list_item *it, void *ctx)
 	return 0;
 }
 
-/* queue_list_mailq - the queue in mailq's format */
-long queue_list_mailq(FILE *out, const char *queue_dir, char *err, size_t errlen)
+/* queue_list_mailq_ids - some messages, or the whole queue, in mailq's format */
+long queue_list_mailq_ids(FILE *out, const char *queue_dir, char *const *ids, size_t nids,
+			  size_t *missing, char *err, size_t errlen)
 {
 	struct queue_list_printer p = {out, 0, 0, BUF_INIT};
-	int rc;
+	int rc = 0;
 
+	if (missing != NULL)
+		*missing = 0;
 	buf_init(&p.text, 0);
-	rc = queue_list_walk(queue_dir, queue_list_print_one, &p, err, errlen);
+	if (nids == 0)
+		rc = queue_list_walk(queue_dir, queue_list_print_one, &p, err, errlen);
+	for (size_t i = 0; i < nids && rc >= 0; i++) {
+		rc = qid_valid(ids[i]) ? queue_list_find(queue_dir, ids[i], queue_list_print_one, &p, err,
+							 errlen) : 1;
+		if (rc == 1 && missing != NULL)
+			(*missing)++;
+	}
 	buf_free(&p.text);
 	if (rc < 0)
 		return -1;
@@ -435,4 +448,70 @@ long queue_list_mailq(FILE *out, const char *queue_dir, char *err, size_t errlen
 		fprintf(out, "-- %lld Kbytes in %ld Request%s.\n", (p.bytes + 1023) / 1024, p.count,
 			p.count == 1 ? "" : "s");
 	return p.count;
+}
+
+/* queue_list_mailq - the queue in mailq's format */
+long queue_list_mailq(FILE *out, const char *queue_dir, char *err, size_t errlen)
+{
+	return queue_list_mailq_ids(out, queue_dir, NULL, 0, NULL, err, errlen);
+}
+
+/* queue_list_authorized - root, mail_owner, or a user authorized_mailq_users names */
+bool queue_list_authorized(char *const *users, uid_t uid, const char *mail_owner)
+{
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096];
+
+	if (uid == 0)
+		return true;
+	for (size_t i = 0; users[i] != NULL; i++)
+		if (strcmp(users[i], "static:anyone") == 0)
+			return true;
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 || res == NULL)
+		return false;
+	if (strcmp(pw.pw_name, mail_owner) == 0)
+		return true;
+	for (size_t i = 0; users[i] != NULL; i++)
+		if (strcmp(users[i], pw.pw_name) == 0)
+			return true;
+	return false;
+}
+
+/* queue_list_trigger - one wake-up request to qmgr; no answer comes back */
+int queue_list_trigger(const char *queue_dir, const char *request, char *err, size_t errlen)
+{
+	char *path = str_dupf("%s/public/qmgr", queue_dir);
+	size_t len = strlen(request), off = 0;
+	int fd = ipc_connect_unix(path, QUEUE_LIST_TRIGGER_MS);
+
+	if (fd < 0) {
+		str_fmt(err, errlen, "connect to %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (len > QUEUE_LIST_TRIGGER_MAX) {
+		str_fmt(err, errlen, "wake-up request longer than %d bytes", QUEUE_LIST_TRIGGER_MAX);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, request + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			str_fmt(err, errlen, "write to %s: %s", path, n < 0 ? strerror(errno) : "short write");
+			close(fd);
+			free(path);
+			return -1;
+		}
+		off += (size_t) n;
+	}
+	free(path);
+	if (close(fd) < 0) {
+		str_fmt(err, errlen, "close: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "base/attr.h"
 #include "mail/qfile.h"
@@ -90,5 +91,26 @@ int queue_list_find(const char *queue_dir, const char *id, queue_list_fn *fn, vo
  * the number of messages, or -1 as queue_list_walk (nothing printed).
  */
 long queue_list_mailq(FILE *out, const char *queue_dir, char *err, size_t errlen);
+
+/*
+ * queue_list_mailq_ids - the same for the messages ids[0..nids-1] only
+ * (nids 0: the whole queue); ids no queue holds are left out and counted
+ * in *missing (may be NULL).
+ */
+long queue_list_mailq_ids(FILE *out, const char *queue_dir, char *const *ids, size_t nids,
+			  size_t *missing, char *err, size_t errlen);
+
+/*
+ * queue_list_authorized - may the user with this real uid list the queue?
+ * root and mail_owner always; others when users (authorized_mailq_users,
+ * NULL-terminated) holds "static:anyone" or their user name.
+ */
+bool queue_list_authorized(char *const *users, uid_t uid, const char *mail_owner);
+
+/*
+ * queue_list_trigger - send a wake-up request ("F", "F site", "A", "W":
+ * qmgr(8)) to queue_dir/public/qmgr. Returns 0, or -1 with a reason.
+ */
+int queue_list_trigger(const char *queue_dir, const char *request, char *err, size_t errlen);
 
 #endif
