@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "base/mem.h"
 #include "base/msg.h"
@@ -32,6 +33,11 @@ int sendmail_admin_mailq(struct sendmail *sm)
 	const char *q = sm->cfg.global.queue_directory;
 	char err[512];
 
+	if (!queue_list_authorized(sm->cfg.global.authorized_mailq_users, getuid(),
+				   sm->cfg.global.mail_owner)) {
+		msg_error("permission denied: authorized_mailq_users does not list you");
+		return EX_NOPERM;
+	}
 	if (queue_list_mailq(stdout, q, err, sizeof(err)) >= 0)
 		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 	if (errno == EACCES || errno == EPERM) {
