@@ -138,33 +138,36 @@ man-lint: deps
 # time only (delete run/ for a fresh one), started unless it runs already;
 # then where things are. Works as root (daemons run as the system user
 # tern) and as an ordinary user (everything runs as that user).
-RUN_CTL = $(abspath $(BUILD))/ternctl -c $(CURDIR)/run
+# RUN_DIR: the instance directory (default run/); RUN_PORTS: SMTP,submission,
+# submissions ports for a new instance (default 2525,2587,2465).
+RUN_DIR ?= $(CURDIR)/run
+RUN_PORTS ?=
+RUN_CTL = $(abspath $(BUILD))/ternctl -c $(RUN_DIR)
 run: all
-	@test -f run/tern.conf || $(RUN_CTL) init
+	@test -f $(RUN_DIR)/tern.conf || $(RUN_CTL) init $(if $(RUN_PORTS),--ports $(RUN_PORTS))
 	@if $(RUN_CTL) status >/dev/null 2>&1; then \
-	  echo "make run: the instance in run/ is running already"; \
+	  echo "make run: the instance in $(RUN_DIR) is running already"; \
 	else \
 	  $(RUN_CTL) start || exit 1; \
 	fi
 	@echo; $(RUN_CTL) status || true
 	@echo
 	@echo "next:"
-	@echo "  log:    tail -f run/log/maillog"
-	@echo "  check:  $(RUN_CTL) check"
-	@echo "  stop:   $(RUN_CTL) stop    (or: make stop)"
-	@smtp=$$(awk '!/^#/ && $$2 == "inet" && $$8 == "smtpd" { print $$1; exit }' run/master.conf); \
-	services=$$(awk '!/^#/ && NF { n++ } END { print n + 0 }' run/master.conf); \
+	@echo "  log:      tail -f $(RUN_DIR)/log/maillog"
+	@echo "  check:    $(RUN_CTL) check"
+	@echo "  stop:     $(RUN_CTL) stop    (or: make stop)"
+	@smtp=$$(awk '!/^#/ && $$2 == "inet" && $$8 == "smtpd" && NF == 8 { print $$1; exit }' $(RUN_DIR)/master.conf); \
+	[ -n "$$smtp" ] || smtp=$$(awk '!/^#/ && $$2 == "inet" && $$8 == "smtpd" { print $$1; exit }' $(RUN_DIR)/master.conf); \
 	if [ -n "$$smtp" ]; then \
-	  echo "  mail:   swaks --server $$smtp --to postmaster@localhost"; \
-	elif [ "$$services" = 0 ]; then \
-	  echo "  smtpd is not built yet, so nothing accepts mail: master runs with no services"; \
-	  echo "          (run/master.conf lists them commented out until their programs exist)"; \
+	  echo "  smtp:     swaks --server $$smtp --from you@localhost --to demo@demo.test"; \
+	  echo "  sendmail: echo 'Subject: hello' | $(abspath $(BUILD))/sendmail -C $(RUN_DIR) demo@demo.test"; \
+	  echo "  mailbox:  ls $(RUN_DIR)/mail/demo.test/demo/new/"; \
 	else \
-	  echo "  smtpd is not built yet, so nothing accepts mail; master runs the services above"; \
+	  echo "  smtpd is not built, so nothing accepts mail over SMTP"; \
 	fi
 
 stop:
-	./$(BUILD)/ternctl -c $(CURDIR)/run stop
+	$(RUN_CTL) stop
 
 # install - everything the manifest conf/tern-files lists, by conf/install.sh
 install: all

@@ -109,6 +109,7 @@ void master_status_remove(void);
 
 /* master_wakeup.c: wake-up triggers */
 void master_wakeup_start(struct master_serv *s);
+void master_wakeup_now(struct master_serv *s);
 void master_wakeup_stop(struct master_serv *s);
 
 /* master.c */

@@ -105,6 +105,7 @@ static void master_on_throttle_end(evutil_socket_t fd, short what, void *arg)
 	(void) what;
 	s->throttled_until = 0;
 	master_serv_update(s);
+	master_wakeup_now(s);
 	master_status_dirty();
 }
 

@@ -123,6 +123,16 @@ void master_wakeup_start(struct master_serv *s)
 		master_wakeup_send(s);
 }
 
+/* master_wakeup_now - one wake-up now, when s has a wake-up and no
+ * process: a queue manager that died comes back when its back-off ends, not
+ * a whole period later (nothing else may connect to it meanwhile) */
+void master_wakeup_now(struct master_serv *s)
+{
+	if (s->wakeup_ev != NULL && s->nproc == 0 && !master.stopping && s->nlisten > 0 &&
+	    s->throttled_until == 0)
+		master_wakeup_send(s);
+}
+
 /* master_wakeup_stop - no more wake-ups for s */
 void master_wakeup_stop(struct master_serv *s)
 {
