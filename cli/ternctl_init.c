@@ -607,9 +607,7 @@ static int init_mail(const char *dir, const struct init_who *who)
 		 "# a demo virtual domain: accounts with ternuser(8), in virtual_users\n"
 		 "virtual_mailbox_base = ");
 	init_put_path(&b, dir);
-	buf_puts(&b, "/mail\nvirtual_mailbox_maps = hash:");
-	init_put_path(&b, dir);
-	buf_puts(&b, "/virtual_users\n");
+	buf_puts(&b, "/mail\n");
 	if (ret == 0)
 		ret = init_write(dir, "delivery.conf", &b);
 	buf_reset(&b);
@@ -635,6 +633,16 @@ static int init_mail(const char *dir, const struct init_who *who)
 	    config_edit(dir, "virtual_mailbox_domains", "demo.test", err, sizeof(err)) != 0) {
 		fprintf(stderr, "ternctl: virtual_mailbox_domains: %s\n", err);
 		ret = -1;
+	}
+	if (ret == 0) {
+		/* global: virtual reads it, and smtpd checks recipients against it */
+		char *maps = str_dupf("hash:%s", users);
+
+		if (config_edit(dir, "virtual_mailbox_maps", maps, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ternctl: virtual_mailbox_maps: %s\n", err);
+			ret = -1;
+		}
+		free(maps);
 	}
 	buf_free(&b);
 	free(aliases);

@@ -135,8 +135,8 @@ static void virtual_pre_jail(struct service *svc)
 	v->cfg = service_config(svc);
 	v->g = &v->cfg->global;
 	v->p = v->cfg->own;
-	if (v->p->virtual_mailbox_maps[0] != NULL &&
-	    (v->mailboxes = tables_open_vector((const char *const *) v->p->virtual_mailbox_maps, 0,
+	if (v->cfg->global.virtual_mailbox_maps[0] != NULL &&
+	    (v->mailboxes = tables_open_vector((const char *const *) v->cfg->global.virtual_mailbox_maps, 0,
 						err, sizeof(err))) == NULL)
 		msg_fatal("virtual_mailbox_maps: %s", err);
 	if (v->p->virtual_alias_maps[0] != NULL &&

@@ -79,6 +79,9 @@ struct smtpd_server {
 	struct tables *dest_tables;	/* mydestination's type:name entries, or NULL */
 	struct tables *rcpt_maps;	/* local_recipient_maps, or NULL */
 	bool rcpt_maps_broken;		/* they did not open: local RCPT gets 451 */
+	const char **virt_names;	/* virtual_mailbox_domains, plain names */
+	struct tables *virt_maps;	/* proxy: of virtual_mailbox_maps, or NULL */
+	bool virt_maps_broken;		/* they did not open: virtual RCPT gets 451 */
 	struct smtpd_session *sessions;	/* open sessions */
 	struct smtpd_cleanup *pool;	/* idle cleanup connections */
 	unsigned npool;

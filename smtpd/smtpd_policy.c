@@ -214,6 +214,69 @@ static void smtpd_policy_dest(struct smtpd_server *srv)
 	free(tables);
 }
 
+/*
+ * smtpd_policy_virtual_init - virtual_mailbox_domains (plain names; tables
+ * there are for qmgr) and virtual_mailbox_maps, asked through proxymap
+ * because smtpd is chrooted
+ */
+static void smtpd_policy_virtual_init(struct smtpd_server *srv)
+{
+	char *const *maps = srv->g->virtual_mailbox_maps;
+	char *const *doms = srv->g->virtual_mailbox_domains;
+	char err[TABLE_ERR_SIZE];
+	char **specs;
+	size_t n = 0, nd = 0;
+
+	for (size_t i = 0; doms[i]; i++)
+		nd++;
+	srv->virt_names = xcalloc(nd + 1, sizeof(*srv->virt_names));
+	nd = 0;
+	for (size_t i = 0; doms[i]; i++)
+		if (!smtpd_is_table(doms[i]))
+			srv->virt_names[nd++] = doms[i];
+	for (size_t i = 0; maps[i]; i++)
+		n++;
+	if (n == 0)
+		return;
+	specs = xcalloc(n + 1, sizeof(*specs));
+	for (size_t i = 0; i < n; i++)
+		specs[i] = str_has_prefix(maps[i], "proxy:") ? xstrdup(maps[i]) : str_dupf("proxy:%s", maps[i]);
+	srv->virt_maps = tables_open_vector((const char *const *) specs, 0, err, sizeof(err));
+	if (srv->virt_maps == NULL) {
+		msg_error("virtual_mailbox_maps: %s; virtual recipients get 451 4.3.0 until this is fixed", err);
+		srv->virt_maps_broken = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(specs[i]);
+	free(specs);
+}
+
+/* smtpd_policy_virtual - is domain one of virtual_mailbox_domains */
+static bool smtpd_policy_virtual(struct smtpd_server *srv, const char *domain)
+{
+	return srv->virt_names != NULL && domain_list_match(domain, srv->virt_names, 0) >= 0;
+}
+
+/* smtpd_policy_vuser - a virtual recipient (address, then @domain): 1, 0, -1 */
+static int smtpd_policy_vuser(struct smtpd_server *srv, const struct smtp_addr *a, const char *text)
+{
+	char err[TABLE_ERR_SIZE];
+	char catchall[SMTP_ADDR_TEXT_MAX + 2];
+	const char *value;
+	int rc;
+
+	if (srv->virt_maps_broken)
+		return -1;
+	if (srv->virt_maps == NULL)
+		return 1;
+	rc = tables_lookup(srv->virt_maps, text, &value, NULL, err, sizeof(err));
+	if (rc == 0 && str_fmt(catchall, sizeof(catchall), "@%s", a->domain) == 0)
+		rc = tables_lookup(srv->virt_maps, catchall, &value, NULL, err, sizeof(err));
+	if (rc < 0)
+		msg_warn("virtual_mailbox_maps lookup of %s: %s", text, err);
+	return rc;
+}
+
 /* smtpd_policy_init - pre_jail: open what the checks need */
 void smtpd_policy_init(struct smtpd_server *srv)
 {
@@ -227,6 +290,7 @@ void smtpd_policy_init(struct smtpd_server *srv)
 							"smtpd_bare_newline_exceptions", err, sizeof(err))) == NULL)
 		msg_fatal("%s", err);
 	smtpd_policy_dest(srv);
+	smtpd_policy_virtual_init(srv);
 	if (srv->p->local_recipient_maps[0] != NULL) {
 		srv->rcpt_maps = tables_open_vector((const char *const *) srv->p->local_recipient_maps, 0,
 						    err, sizeof(err));
@@ -292,6 +356,23 @@ int smtpd_policy_rcpt(struct smtpd_session *s, const struct smtp_addr *a, const 
 	if (local < 0) {
 		smtpd_reply_set(r, 451, "4.3.0", "<%s>: Temporary lookup failure", text);
 		return -1;
+	}
+	if (!local && a->literal.family == 0 && smtpd_policy_virtual(srv, a->domain)) {
+		/* a virtual mailbox domain: ours, from anyone; the account must exist */
+		if (a->postmaster)
+			return 0;
+		user = smtpd_policy_vuser(srv, a, text);
+		if (user < 0) {
+			smtpd_reply_set(r, 451, "4.3.0", "<%s>: Recipient address rejected: temporary lookup failure",
+					text);
+			return -1;
+		}
+		if (user == 0) {
+			smtpd_reply_set(r, 550, "5.1.1", "<%s>: Recipient address rejected: "
+					"User unknown in virtual mailbox table", text);
+			return -1;
+		}
+		return 0;
 	}
 	if (!local) {
 		if (s->relay_ok > 0)
