@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""63-rcpt-aliases - smtpd knows local users, aliases and virtual accounts at RCPT.
+"""63-smtpd-defaults - smtpd knows local users, aliases and virtual accounts at RCPT.
 
 With the default local_recipient_maps (passwd and alias_maps, both through
 proxymap because smtpd is chrooted), an alias that is no Unix user is
@@ -52,6 +52,40 @@ is_(code, 250, "a Unix user is accepted")
 code, text = rcpt("t63-nobody-here@localhost")
 is_(code, 550, "neither a user nor an alias: 550")
 ok(b"5.1.1" in text, "with 5.1.1")
+def queued_headers(port, use_tls):
+    """Send a message without Message-ID/Date on port; the queued file's headers."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if use_tls:
+        s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=20, context=ctx)
+    else:
+        s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+    s.ehlo("client.test")
+    s.sendmail("sender@client.test", ["demo@demo.test"], "Subject: fixups\r\n\r\nbody\r\n")
+    s.quit()
+
+
+def maildir_texts():
+    d = inst.path("mail", "demo.test", "demo", "new")
+    try:
+        return [open(os.path.join(d, f), errors="replace").read() for f in sorted(os.listdir(d))]
+    except OSError:
+        return []
+
+
+before = len(maildir_texts())
+queued_headers(inst.ports[0], False)
+ok(wait_for(lambda: len(maildir_texts()) == before + 1, 20), "port 25 message delivered")
+head = maildir_texts()[-1].split("\n\n", 1)[0] if maildir_texts() else ""
+ok("Message-ID:" not in head and "\nDate:" not in head, "port 25: no Message-ID or Date added")
+queued_headers(inst.ports[2], True)
+ok(wait_for(lambda: len(maildir_texts()) == before + 2, 20), "port 465 message delivered")
+texts = [t.split("\n\n", 1)[0] for t in maildir_texts()]
+ok(any("Message-ID:" in t and "\nDate:" in t for t in texts),
+   "465 (smtpd_submission_fixups): Message-ID and Date added")
+
 OUTSIDE = "127.0.0.10"
 code, text = rcpt("demo@demo.test", OUTSIDE)
 is_(code, 250, "outside client: a virtual account is accepted")
