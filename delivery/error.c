@@ -26,8 +26,6 @@
 
 #define ERROR_RELAY	"none"
 
-static int error_timeout_ms;
-
 /* error_dsn_ok - "5.X.Y" with X, Y of 1 to 3 digits */
 static bool error_dsn_ok(const char *w)
 {
@@ -56,52 +54,24 @@ static void error_outcome(const char *text, struct deliver_out *out)
 		    *text ? text : "delivery refused by the error transport");
 }
 
+/* error_recipient - every recipient bounces with the nexthop's text */
+static void error_recipient(struct deliver_job *job, size_t i, struct deliver_out *out, void *ctx)
+{
+	(void) i;
+	(void) ctx;
+	error_outcome(job->nexthop, out);
+}
+
 /* error_on_connection - serve DELIVER requests until the peer closes */
 static void error_on_connection(struct service *svc, int fd)
 {
-	for (;;) {
-		struct attr_list frame;
-		struct deliver_job job;
-		char err[256];
-		int r;
-
-		attr_list_init(&frame);
-		r = ipc_recv(fd, &frame, 0, error_timeout_ms, err, sizeof(err));
-		if (r != 1) {
-			if (r < 0)
-				msg_warn("request: %s", err);
-			attr_list_free(&frame);
-			return;
-		}
-		if (deliver_job_begin(&job, &frame)) {
-			struct deliver_out out;
-
-			error_outcome(job.nexthop, &out);
-			for (size_t i = 0; i < job.nrcpts; i++)
-				deliver_job_result(&job, i, &out, ERROR_RELAY);
-		}
-		deliver_job_end(&job);
-		if (ipc_send(fd, &job.reply, error_timeout_ms) != 0)
-			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request",
-				 strerror(errno));
-		deliver_job_free(&job);
-		attr_list_free(&frame);
-		if (service_stopping(svc))
-			return;
-	}
-}
-
-/* error_post_jail - the time limit for reads and writes */
-static void error_post_jail(struct service *svc)
-{
-	error_timeout_ms = (int) service_config(svc)->global.ipc_timeout * 1000;
+	deliver_serve(svc, fd, ERROR_RELAY, error_recipient, NULL);
 }
 
 static const struct service_desc error_desc = {
 	.program = "error",
 	.group = NULL,
 	.kind = SERVICE_SINGLE,
-	.post_jail = error_post_jail,
 	.on_connection = error_on_connection,
 };
 

@@ -49,51 +49,19 @@ static int local_tables(struct local *lc)
 	return 0;
 }
 
-/* local_request - one DELIVER request: the reply in job->reply */
-static void local_request(struct deliver_job *job, const struct attr_list *frame)
+/* local_deliver_one - one recipient, as deliver_serve asks */
+static void local_deliver_one(struct deliver_job *job, size_t i, struct deliver_out *out, void *ctx)
 {
-	if (!deliver_job_begin(job, frame))
-		return;
-	for (size_t i = 0; i < job->nrcpts; i++) {
-		struct deliver_out out;
-
-		if (local_tables(&local_state) != 0)
-			deliver_set(&out, DELIVER_DEFER, "4.3.0", "alias table lookup failure");
-		else
-			local_recipient(&local_state, job, i, &out);
-		deliver_job_result(job, i, &out, LOCAL_RELAY);
-	}
+	if (local_tables(ctx) != 0)
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "alias table lookup failure");
+	else
+		local_recipient(ctx, job, i, out);
 }
 
 /* local_connection - serve requests until the peer closes */
 static void local_connection(struct service *svc, int fd)
 {
-	const struct params_global *g = &service_config(svc)->global;
-	int ms = (int) (g->ipc_timeout * 1000);
-
-	for (;;) {
-		struct attr_list frame;
-		struct deliver_job job;
-		char err[256];
-		int r;
-
-		attr_list_init(&frame);
-		r = ipc_recv(fd, &frame, 0, ms, err, sizeof(err));
-		if (r != 1) {
-			if (r < 0)
-				msg_warn("request: %s", err);
-			attr_list_free(&frame);
-			return;
-		}
-		local_request(&job, &frame);
-		deliver_job_end(&job);
-		if (ipc_send(fd, &job.reply, ms) != 0)
-			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request", strerror(errno));
-		deliver_job_free(&job);
-		attr_list_free(&frame);
-		if (service_stopping(svc))
-			return;
-	}
+	deliver_serve(svc, fd, LOCAL_RELAY, local_deliver_one, &local_state);
 }
 
 static const struct service_desc local_desc = {

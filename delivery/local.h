@@ -54,9 +54,7 @@ struct local_exp {
 	size_t nfwd;
 	char **stack;			/* alias keys being expanded */
 	size_t nstack;
-	int sent, deferred, bounced;
-	struct deliver_out first_fail;	/* the first deferral, else the first bounce */
-	struct deliver_out last_ok;
+	struct deliver_tally tally;	/* outcomes of its destinations */
 };
 
 /* local_resolve.c */

@@ -36,18 +36,7 @@ static void local_address(struct local_exp *e, const char *addr, int depth, cons
 /* local_record - merge one destination's outcome into the recipient's */
 static void local_record(struct local_exp *e, const struct deliver_out *out)
 {
-	if (out->state == DELIVER_SENT) {
-		e->sent++;
-		e->last_ok = *out;
-		return;
-	}
-	if (out->state == DELIVER_DEFER) {
-		if (e->deferred++ == 0)
-			e->first_fail = *out;
-	} else if (e->bounced++ == 0 && e->deferred == 0) {
-		e->first_fail = *out;
-	}
-	msg_info("%s: <%s>: %s %s", e->job->qid, e->rcpt, out->dsn, out->text);
+	deliver_tally_add(&e->tally, e->job->qid, e->rcpt, out);
 }
 
 /* local_seen - true when key was done already for this recipient (else remember it) */
@@ -326,14 +315,14 @@ static void local_user(struct local_exp *e, const char *name, bool ignore_forwar
 		free(path);
 		if (text != NULL) {
 			size_t before = e->nseen + e->nfwd;
-			int done_before = e->sent + e->deferred + e->bounced;
+			int done_before = deliver_tally_total(&e->tally);
 
 			e->stack = xreallocarray(e->stack, e->nstack + 1, sizeof(*e->stack));
 			e->stack[e->nstack++] = xstrdup(name);
 			local_targets(e, text, depth + 1, &priv, true);
 			free(e->stack[--e->nstack]);
 			free(text);
-			if (e->nseen + e->nfwd > before || e->sent + e->deferred + e->bounced > done_before)
+			if (e->nseen + e->nfwd > before || deliver_tally_total(&e->tally) > done_before)
 				return;
 		}
 	}
@@ -483,16 +472,7 @@ void local_recipient(struct local *lc, struct deliver_job *job, size_t i, struct
 	local_address(&e, rcpt, 0, NULL);
 	if (e.nfwd > 0)
 		local_forward(&e);
-	if (e.deferred > 0)
-		*out = e.first_fail;
-	else if (e.bounced > 0)
-		*out = e.first_fail;
-	else if (e.sent == 1)
-		*out = e.last_ok;
-	else if (e.sent > 1)
-		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to %d destinations", e.sent);
-	else
-		deliver_set(out, DELIVER_BOUNCE, "5.1.1", "no destination for %s", rcpt);
+	deliver_tally_result(&e.tally, rcpt, out);
 	for (size_t k = 0; k < e.nseen; k++)
 		free(e.seen[k]);
 	for (size_t k = 0; k < e.nfwd; k++)

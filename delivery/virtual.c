@@ -49,7 +49,6 @@ static struct virtual {
 	const struct params_delivery *p;
 	struct tables *mailboxes;
 	struct tables *aliases;
-	char **domains;			/* virtual_mailbox_domains */
 	struct deliver_cred cred;
 	bool cred_ok;
 	char cred_err[200];
@@ -63,8 +62,7 @@ struct virtual_exp {
 	size_t nseen;
 	char **fwd;
 	size_t nfwd;
-	int sent, deferred, bounced;
-	struct deliver_out first_fail, last_ok;
+	struct deliver_tally tally;
 };
 
 /* virtual_id - a user or group given by name or number */
@@ -129,7 +127,6 @@ static void virtual_owner(struct virtual *v)
 static void virtual_pre_jail(struct service *svc)
 {
 	struct virtual *v = &virtual_state;
-	const struct config_value *cv;
 	char err[TABLE_ERR_SIZE];
 
 	v->cfg = service_config(svc);
@@ -143,20 +140,6 @@ static void virtual_pre_jail(struct service *svc)
 	    (v->aliases = tables_open_vector((const char *const *) v->p->virtual_alias_maps, 0,
 					      err, sizeof(err))) == NULL)
 		msg_fatal("virtual_alias_maps: %s", err);
-	/* a global parameter of the qmgr group's work; read by name so both build alone */
-	cv = config_value_find(v->cfg, "virtual_mailbox_domains");
-	v->domains = xcalloc(1, sizeof(*v->domains));
-	if (cv != NULL && cv->expanded != NULL) {
-		char *copy = xstrdup(cv->expanded), *cp = copy, *w;
-		size_t n = 0;
-
-		while ((w = str_token(&cp, ", \t\n")) != NULL) {
-			v->domains = xreallocarray(v->domains, n + 2, sizeof(*v->domains));
-			v->domains[n++] = xstrdup(w);
-			v->domains[n] = NULL;
-		}
-		free(copy);
-	}
 	virtual_owner(v);
 	if (!v->cred_ok)
 		msg_warn("%s: every delivery is deferred", v->cred_err);
@@ -165,18 +148,7 @@ static void virtual_pre_jail(struct service *svc)
 /* virtual_record - merge one outcome */
 static void virtual_record(struct virtual_exp *e, const struct deliver_out *out)
 {
-	if (out->state == DELIVER_SENT) {
-		e->sent++;
-		e->last_ok = *out;
-		return;
-	}
-	if (out->state == DELIVER_DEFER) {
-		if (e->deferred++ == 0)
-			e->first_fail = *out;
-	} else if (e->bounced++ == 0 && e->deferred == 0) {
-		e->first_fail = *out;
-	}
-	msg_info("%s: <%s>: %s %s", e->job->qid, e->rcpt, out->dsn, out->text);
+	deliver_tally_add(&e->tally, e->job->qid, e->rcpt, out);
 }
 
 /* virtual_seen - dedupe */
@@ -289,7 +261,7 @@ static bool virtual_is_ours(struct virtual *v, const char *addr)
 {
 	const char *at = strrchr(addr, '@');
 
-	return at != NULL && domain_list_match(at + 1, (const char *const *) v->domains, 0) >= 0;
+	return at != NULL && domain_list_match(at + 1, (const char *const *) v->g->virtual_mailbox_domains, 0) >= 0;
 }
 
 /* virtual_address - aliases, then the mailbox */
@@ -360,14 +332,7 @@ static void virtual_recipient(struct virtual *v, struct deliver_job *job, size_t
 			deliver_set(&f, DELIVER_SENT, "2.0.0", "forwarded as %s", qid);
 		virtual_record(&e, &f);
 	}
-	if (e.deferred > 0 || e.bounced > 0)
-		*out = e.first_fail;
-	else if (e.sent == 1)
-		*out = e.last_ok;
-	else if (e.sent > 1)
-		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to %d destinations", e.sent);
-	else
-		deliver_set(out, DELIVER_BOUNCE, "5.1.1", "no destination for <%s>", rcpt);
+	deliver_tally_result(&e.tally, rcpt, out);
 	for (size_t k = 0; k < e.nseen; k++)
 		free(e.seen[k]);
 	for (size_t k = 0; k < e.nfwd; k++)
@@ -377,41 +342,16 @@ static void virtual_recipient(struct virtual *v, struct deliver_job *job, size_t
 	free(rcpt);
 }
 
+/* virtual_deliver_one - one recipient, as deliver_serve asks */
+static void virtual_deliver_one(struct deliver_job *job, size_t i, struct deliver_out *out, void *ctx)
+{
+	virtual_recipient(ctx, job, i, out);
+}
+
 /* virtual_connection - serve DELIVER requests until the peer closes */
 static void virtual_connection(struct service *svc, int fd)
 {
-	int ms = (int) (virtual_state.g->ipc_timeout * 1000);
-
-	for (;;) {
-		struct attr_list frame;
-		struct deliver_job job;
-		char err[256];
-		int r;
-
-		attr_list_init(&frame);
-		r = ipc_recv(fd, &frame, 0, ms, err, sizeof(err));
-		if (r != 1) {
-			if (r < 0)
-				msg_warn("request: %s", err);
-			attr_list_free(&frame);
-			return;
-		}
-		if (deliver_job_begin(&job, &frame)) {
-			for (size_t i = 0; i < job.nrcpts; i++) {
-				struct deliver_out out;
-
-				virtual_recipient(&virtual_state, &job, i, &out);
-				deliver_job_result(&job, i, &out, VIRTUAL_RELAY);
-			}
-		}
-		deliver_job_end(&job);
-		if (ipc_send(fd, &job.reply, ms) != 0)
-			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request", strerror(errno));
-		deliver_job_free(&job);
-		attr_list_free(&frame);
-		if (service_stopping(svc))
-			return;
-	}
+	deliver_serve(svc, fd, VIRTUAL_RELAY, virtual_deliver_one, &virtual_state);
 }
 
 static const struct service_desc virtual_desc = {

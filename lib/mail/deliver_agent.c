@@ -28,6 +28,7 @@
 #include "mail/cleanup_proto.h"
 #include "mail/deliver_agent.h"
 #include "mail/deliver_proto.h"
+#include "mail/service.h"
 
 #define DELIVER_HEADER_MAX	(1024 * 1024)	/* header bytes searched for Delivered-To */
 
@@ -450,4 +451,80 @@ out:
 	attr_list_free(&req);
 	attr_list_free(&reply);
 	return ret;
+}
+
+/* deliver_serve - serve DELIVER requests until the peer closes or a stop */
+void deliver_serve(struct service *svc, int fd, const char *relay,
+		   deliver_recipient_fn recipient, void *ctx)
+{
+	int ms = (int) (service_config(svc)->global.ipc_timeout * 1000);
+
+	for (;;) {
+		struct attr_list frame;
+		struct deliver_job job;
+		char err[256];
+		int r;
+
+		attr_list_init(&frame);
+		r = ipc_recv(fd, &frame, 0, ms, err, sizeof(err));
+		if (r != 1) {
+			if (r < 0)
+				msg_warn("request: %s", err);
+			attr_list_free(&frame);
+			return;
+		}
+		if (deliver_job_begin(&job, &frame)) {
+			for (size_t i = 0; i < job.nrcpts; i++) {
+				struct deliver_out out;
+
+				recipient(&job, i, &out, ctx);
+				deliver_job_result(&job, i, &out, relay);
+			}
+		}
+		deliver_job_end(&job);
+		if (ipc_send(fd, &job.reply, ms) != 0)
+			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request",
+				 strerror(errno));
+		deliver_job_free(&job);
+		attr_list_free(&frame);
+		if (service_stopping(svc))
+			return;
+	}
+}
+
+/* deliver_tally_add - count one destination's outcome */
+void deliver_tally_add(struct deliver_tally *t, const char *qid, const char *rcpt,
+		       const struct deliver_out *out)
+{
+	if (out->state == DELIVER_SENT) {
+		t->sent++;
+		t->last_ok = *out;
+		return;
+	}
+	if (out->state == DELIVER_DEFER) {
+		if (t->deferred++ == 0)
+			t->first_fail = *out;
+	} else if (t->bounced++ == 0 && t->deferred == 0) {
+		t->first_fail = *out;
+	}
+	msg_info("%s: <%s>: %s %s", qid, rcpt, out->dsn, out->text);
+}
+
+/* deliver_tally_total - outcomes counted */
+int deliver_tally_total(const struct deliver_tally *t)
+{
+	return t->sent + t->deferred + t->bounced;
+}
+
+/* deliver_tally_result - the recipient's result */
+void deliver_tally_result(const struct deliver_tally *t, const char *rcpt, struct deliver_out *out)
+{
+	if (t->deferred > 0 || t->bounced > 0)
+		*out = t->first_fail;
+	else if (t->sent == 1)
+		*out = t->last_ok;
+	else if (t->sent > 1)
+		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to %d destinations", t->sent);
+	else
+		deliver_set(out, DELIVER_BOUNCE, "5.1.1", "no destination for <%s>", rcpt);
 }

@@ -83,6 +83,38 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 void deliver_job_end(struct deliver_job *job);
 void deliver_job_free(struct deliver_job *job);
 
+/*
+ * deliver_tally - the outcome of one recipient that expanded to several
+ * destinations (aliases, .forward, virtual aliases): the first deferral
+ * wins, else the first bounce, else the delivery.
+ */
+struct deliver_tally {
+	int sent, deferred, bounced;
+	struct deliver_out first_fail;	/* the first deferral, else the first bounce */
+	struct deliver_out last_ok;
+};
+/* deliver_tally_add - count one destination's outcome; failures are logged */
+void deliver_tally_add(struct deliver_tally *t, const char *qid, const char *rcpt,
+		       const struct deliver_out *out);
+/* deliver_tally_total - how many outcomes were counted */
+int deliver_tally_total(const struct deliver_tally *t);
+/* deliver_tally_result - the recipient's result from what was counted */
+void deliver_tally_result(const struct deliver_tally *t, const char *rcpt, struct deliver_out *out);
+
+/* deliver_recipient_fn - an agent's work for recipient i of job: fill in *out */
+typedef void (*deliver_recipient_fn)(struct deliver_job *job, size_t i,
+				     struct deliver_out *out, void *ctx);
+struct service;
+/*
+ * deliver_serve - the request loop of every delivery agent (SINGLE
+ * services): read DELIVER requests from fd (ipc_timeout per read and
+ * write), call recipient() for each recipient of a request that parsed,
+ * record and log each result with relay, reply, and go on until the peer
+ * closes or a stop is requested.
+ */
+void deliver_serve(struct service *svc, int fd, const char *relay,
+		   deliver_recipient_fn recipient, void *ctx);
+
 /* deliver_cred - whom a delivery runs as */
 struct deliver_cred {
 	uid_t uid;
