@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/iofd.h"
 #include "base/buf.h"
 #include "base/cfgfile.h"
 #include "base/mem.h"
@@ -151,22 +152,6 @@ static void config_edit_rewrite(const char *old, size_t len, const struct cfgfil
 	free(to);
 }
 
-/* config_edit_write_all - write everything, retrying short writes */
-static int config_edit_write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t) n;
-	}
-	return 0;
-}
-
 /* config_edit_lock - open and lock dir/<file>.tmp; -1 on error */
 static int config_edit_lock(const char *tmp)
 {
@@ -229,7 +214,7 @@ static int config_edit_file(const char *path, const char *name, const char *line
 				 path, CFGFILE_FILE_MAX);
 		goto out;
 	}
-	if (ftruncate(fd, 0) < 0 || config_edit_write_all(fd, out.data ? out.data : "", out.len) < 0 ||
+	if (ftruncate(fd, 0) < 0 || iofd_write_all(fd, out.data ? out.data : "", out.len) < 0 ||
 	    fchmod(fd, exists ? (st.st_mode & 07777) : 0644) < 0 ||
 	    (exists && geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) < 0) ||
 	    fsync(fd) < 0) {

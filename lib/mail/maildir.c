@@ -17,6 +17,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "base/iofd.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/maildir.h"
@@ -135,23 +136,6 @@ long long maildir_size(const char *dir)
 	return total;
 }
 
-/* maildir_write_all - write n bytes; 0 or -1 */
-static int maildir_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t) w;
-	}
-	return 0;
-}
-
 /* maildir_hostname - this host's name with '/' and ':' made safe for a file name */
 static void maildir_hostname(char *out, size_t size)
 {
@@ -173,14 +157,14 @@ static int maildir_copy(int fd, struct qfile *qf, const char *prefix, size_t pre
 	char *io;
 	ssize_t n;
 
-	if (prefix_len > 0 && maildir_write_all(fd, prefix, prefix_len) != 0)
+	if (prefix_len > 0 && iofd_write_all(fd, prefix, prefix_len) != 0)
 		return maildir_fail(res, errno == EDQUOT || errno == ENOSPC ? "4.2.2" : "4.3.0",
 				    "write: %s", strerror(errno));
 	if (qfile_content_seek(qf, 0, &qerr) != 0)
 		return maildir_fail(res, "4.3.0", "queue file: %s", qerr.text);
 	io = xmalloc(MAILDIR_IO_SIZE);
 	while ((n = qfile_content_read(qf, io, MAILDIR_IO_SIZE, &qerr)) > 0) {
-		if (maildir_write_all(fd, io, (size_t) n) != 0) {
+		if (iofd_write_all(fd, io, (size_t) n) != 0) {
 			free(io);
 			return maildir_fail(res, errno == EDQUOT || errno == ENOSPC ? "4.2.2" : "4.3.0",
 					    "write: %s", strerror(errno));

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/iofd.h"
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -69,23 +70,6 @@ void mbox_quote_end(struct mbox_quote *st, struct buf *out)
 {
 	buf_append(out, mbox_from, st->npend);
 	st->npend = 0;
-}
-
-/* mbox_write_all - write n bytes; 0 or -1 */
-static int mbox_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t) w;
-	}
-	return 0;
 }
 
 /* mbox_dotlock - create path.lock; 1 locked, 0 not possible here (no right), -1 timeout/error */
@@ -155,7 +139,7 @@ static int mbox_append(int fd, struct qfile *qf, const char *sender, const char 
 		mbox_quote(&st, io, (size_t) n, &out);
 		last = io[n - 1];
 		if (out.len >= MBOX_IO_SIZE) {
-			if (mbox_write_all(fd, out.data, out.len) != 0)
+			if (iofd_write_all(fd, out.data, out.len) != 0)
 				goto werr;
 			buf_reset(&out);
 		}
@@ -168,7 +152,7 @@ static int mbox_append(int fd, struct qfile *qf, const char *sender, const char 
 	if (last != '\n')
 		buf_putc(&out, '\n');
 	buf_putc(&out, '\n');
-	if (mbox_write_all(fd, out.data, out.len) != 0 || fsync(fd) != 0)
+	if (iofd_write_all(fd, out.data, out.len) != 0 || fsync(fd) != 0)
 		goto werr;
 	ret = 0;
 	goto out;
