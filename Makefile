@@ -177,8 +177,21 @@ install: all
 	  sbindir=$(sbindir) bindir=$(bindir) mandir=$(mandir) queue_directory=$(queue_directory) \
 	  data_directory=$(data_directory) sh conf/install.sh conf/tern-files
 
-bench: all
-	@if [ -x bench/run ]; then bench/run; else echo "make bench: no benchmarks yet (bench/run)"; fi
+# bench - tern and Postfix side by side (bench/run; results in bench/results/)
+DEB_BENCH = postfix gnuplot-nox util-linux
+bench: all $(BUILD)/fsynclimit
+	@missing=$$(for p in $(DEB_BENCH); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing </dev/null || exit 1; \
+	  else echo "make bench: missing Debian packages: $$missing (run as root)"; exit 1; fi; \
+	fi
+	TERN_BUILD=$(abspath $(BUILD)) bench/run
+
+$(BUILD)/fsynclimit: bench/fsynclimit.c | deps
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $<
 
 clean:
 	rm -rf build build-asan
