@@ -51,14 +51,14 @@ comma := ,
 DEB_BUILD = gcc make libc6-dev libssl-dev libunbound-dev libdb-dev libmaxminddb-dev \
             libpcre2-dev libevent-dev libcurl4-openssl-dev zlib1g-dev libcrypt-dev
 DEB_TEST  = perl mandoc openssl python3 swaks procps iproute2 db5.3-util \
-            nsd ldnsutils unbound-host mmdb-bin libmaxmind-db-writer-perl dovecot-core postfix
+            nsd ldnsutils unbound-host mmdb-bin libmaxmind-db-writer-perl dovecot-core postfix pflogsumm
 DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 
 # Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
 DAEMONS = master/master qmgr/proxymap smtpd/smtpd qmgr/cleanup qmgr/pickup qmgr/qmgr delivery/error delivery/discard qmgr/bounce delivery/local delivery/virtual \
           delivery/smtp delivery/sts smtpd/screen
 TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat cli/sendmail cli/terndrop cli/ternuser cli/ternqueue cli/ternsuper
-TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite t/qfile/tern-qgen
+TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite t/qfile/tern-qgen t/dns/tern-dnsq
 # a program whose main file does not exist yet is skipped
 PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))
 # mailq and newaliases are sendmail under other names: symbolic links

@@ -49,6 +49,8 @@ static const struct ternctl_cmd ternctl_commands[] = {
 	{"check", NULL, ternctl_check, "", "validate the configuration; create and repair the queue"},
 	{"init", NULL, ternctl_init, "[--listen ADDR] [--ports P1,P2,P3] [--force]",
 	 "create a private instance in DIR"},
+	{"sts", ternctl_sts, NULL, "show|purge|fetch|refresh DOMAIN",
+	 "MTA-STS policy cache: show or drop a domain's policy, or fetch it now"},
 	{"help", NULL, ternctl_help, "", "this list"},
 };
 

@@ -23,4 +23,7 @@ int ternctl_init(const char *dir, int argc, char **argv);
 /* ternctl_check.c: validate configuration and queue directory */
 int ternctl_check(const char *dir, int argc, char **argv);
 
+/* ternctl_sts.c: the MTA-STS policy cache of the sts service */
+int ternctl_sts(const struct config *cfg, int argc, char **argv);
+
 #endif

@@ -34,6 +34,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/config.h"
+#include "mail/dns.h"
 #include "mail/mastercf.h"
 #include "ternctl.h"
 #include "ternctl_files.h"
@@ -289,6 +290,7 @@ int ternctl_check(const char *dir, int argc, char **argv)
 	check_groups(dir, &probs);
 	check_services(dir, &cfg, &probs);
 	check_accounts(&cfg, &probs);
+	dns_config_check(&cfg, &probs);	/* dns_resolver_mode, dns_forwarders, dns_ files */
 	if (main_ok)
 		check_tree(dir, &cfg, &fixes, &probs);
 	check_now_built(dir, &cfg);

@@ -90,7 +90,7 @@ static const struct init_service {
 	const char *args;
 	const char *what;
 } init_services[] = {
-	{NULL, 0, "inet", "n", "-", "y", "-", "-", "smtpd", "",
+	{NULL, 0, "inet", "n", "-", "y", "-", "-", "smtpd", "-o smtpd_auth_on_mta_port=no",
 	 "SMTP: mail from other hosts"},
 	{NULL, 1, "inet", "n", "-", "y", "-", "-", "smtpd",
 	 "-o smtpd_tls_security_level=encrypt -o smtpd_submission_fixups=yes",

@@ -23,12 +23,16 @@
  *     the file; ternsuper looks for it again);
  *   - a file in incoming/ without the complete mark is being written by
  *     cleanup: it is never touched (by id: "is being written", exit 75);
- *   - a file in active/ is being delivered: it is never deleted or moved
- *     there. ternsuper waits up to -w seconds (default 10) for qmgr to
- *     move it on (to deferred/, or to nowhere when delivered) and then
- *     acts on it where it landed; after that it reports "QID: is being
- *     delivered; try again" and exits 75. (A protocol for qmgr to hold or
- *     drop an active message itself is proposed in ternsuper(8).)
+ *   - a file in active/ is qmgr's: ternsuper asks qmgr on
+ *     private/qmgr-control (lib/mail/qmgr_proto.h) to delete, hold or
+ *     requeue it; qmgr drops its waiting deliveries and acts once no
+ *     delivery agent holds the file's lock (deliver_agent.h). ternsuper
+ *     waits up to -w seconds (default 10) for the file to leave active/
+ *     (deleted, or in hold/) and counts it done; a requeue is counted
+ *     once qmgr took the request. When qmgr does not run, ternsuper tests
+ *     the lock itself: a file no agent holds is acted on in active/, one
+ *     that is held is waited for. After -w seconds it reports "QID: is
+ *     being delivered; try again" and exits 75.
  *   - afterwards qmgr is woken ("A" after hold/release, "W" after
  *     requeue), so changes take effect at once.
  *
@@ -46,16 +50,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/attr.h"
+#include "base/ipc.h"
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
 #include "mail/config.h"
+#include "mail/deliver_proto.h"
 #include "mail/qid.h"
+#include "mail/qmgr_proto.h"
 #include "mail/queue_list.h"
 #include "ternsuper.h"
 
@@ -64,6 +73,7 @@
 	"[-r ID|ALL|-] [queue...]\n"
 #define TERNSUPER_ARGS_MAX	10000000	/* queue ids from the command line and stdin */
 #define TERNSUPER_POLL_US	100000		/* polling active/ */
+#define TERNSUPER_CTL_MS	10000		/* a control request to qmgr */
 
 const char *const ternsuper_dir_names[TS_NDIRS] = {
 	"incoming", "active", "deferred", "hold", "timed", "corrupt", "defer", "bounce",
@@ -249,12 +259,97 @@ static int ternsuper_try(struct ternsuper *ts, enum ternsuper_op op, unsigned di
 	return 0;
 }
 
+/*
+ * ternsuper_ask - ask qmgr to do op to active/id: 1 with qmgr's result
+ * ("done", "pending", "absent") in result, 0 when qmgr does not answer
+ */
+static int ternsuper_ask(struct ternsuper *ts, enum ternsuper_op op, const char *id, char *result,
+			 size_t size)
+{
+	static const char *const names[OP_COUNT] = {QMGR_CTL_OP_DELETE, QMGR_CTL_OP_HOLD, NULL,
+						     QMGR_CTL_OP_REQUEUE};
+	char *path = str_dupf("%s/%s", ts->queue_dir, QMGR_CTL_SOCKET);
+	struct attr_list req, reply;
+	const char *status = "", *res = "";
+	char err[256];
+	int fd, rc = 0;
+
+	if (names[op] == NULL || (fd = ipc_connect_unix(path, TERNSUPER_CTL_MS)) < 0) {
+		free(path);
+		return 0;
+	}
+	attr_list_init(&req);
+	attr_list_init(&reply);
+	attr_add_str(&req, QMGR_CTL_OP, names[op]);
+	attr_add_str(&req, QMGR_CTL_QUEUE_ID, id);
+	if (ipc_request(fd, &req, &reply, 0, TERNSUPER_CTL_MS, err, sizeof(err)) < 0) {
+		msg_warn("%s: %s: %s", id, path, err);
+	} else if (!attr_get_str(&reply, DELIVER_STATUS, &status) || strcmp(status, "ok") != 0 ||
+		   !attr_get_str(&reply, QMGR_CTL_RESULT, &res)) {
+		if (!attr_get_str(&reply, DELIVER_TEXT, &res))
+			res = "no result";
+		msg_warn("%s: qmgr refused the request: %s", id, res);
+	} else {
+		str_copy(result, res, size);
+		rc = 1;
+	}
+	close(fd);
+	attr_list_free(&req);
+	attr_list_free(&reply);
+	free(path);
+	return rc;
+}
+
+/* ternsuper_locked - does a delivery agent hold active/id (flock, deliver_agent.h) */
+static bool ternsuper_locked(struct ternsuper *ts, const char *id)
+{
+	int fd = openat(ts->dirfd[TS_ACTIVE], id, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	bool busy = false;
+
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		busy = errno == EWOULDBLOCK;
+	close(fd);			/* releases our lock, if we got it */
+	return busy;
+}
+
+/*
+ * ternsuper_active - op on active/id: through qmgr when it runs, else
+ * itself when no agent holds the file. 1 done, 0 wait, -1 error;
+ * *asked tells whether qmgr took the request (it acts later)
+ */
+static int ternsuper_active(struct ternsuper *ts, enum ternsuper_op op, const char *id, bool *asked)
+{
+	char result[32];
+
+	if (!*asked && ternsuper_ask(ts, op, id, result, sizeof(result))) {
+		if (strcmp(result, QMGR_CTL_ABSENT) == 0)
+			return 0;		/* moved on meanwhile: look again */
+		*asked = true;
+		if (strcmp(result, QMGR_CTL_DONE) == 0 || op == OP_REQUEUE) {
+			fprintf(stderr, "ternsuper: %s: %s by qmgr%s\n", id, ternsuper_ops[op].done,
+				strcmp(result, QMGR_CTL_DONE) == 0 ? "" : " when its delivery ends");
+			ts->changes++;
+			return 1;
+		}
+		return 0;			/* pending: qmgr acts after the agent */
+	}
+	if (*asked || op == OP_RELEASE || ternsuper_locked(ts, id))
+		return 0;
+	if (ternsuper_apply(ts, op, TS_ACTIVE, id) < 0)
+		return errno == ENOENT ? 0 : -1;
+	msg_info("%s: %s", id, ternsuper_ops[op].done);
+	ts->changes++;
+	return 1;
+}
+
 /* ternsuper_one - op on one queue id, waiting while it is in active/ */
 static int ternsuper_one(struct ternsuper *ts, enum ternsuper_op op, unsigned dirs, const char *id,
 			 const struct timespec *deadline)
 {
 	struct timespec now;
-	bool seen_active = false;
+	bool seen_active = false, asked = false;
 	int rc;
 
 	if (!qid_valid(id)) {
@@ -270,6 +365,13 @@ static int ternsuper_one(struct ternsuper *ts, enum ternsuper_op op, unsigned di
 			if ((rc = ternsuper_try(ts, op, dirs, id)) != 0)
 				return rc;
 			if (!ternsuper_exists(ts, TS_ACTIVE, id)) {
+				if (asked && (op == OP_DELETE || (op == OP_HOLD &&
+								  ternsuper_exists(ts, TS_HOLD, id)))) {
+					fprintf(stderr, "ternsuper: %s: %s by qmgr\n", id,
+						ternsuper_ops[op].done);
+					ts->changes++;
+					return 1;
+				}
 				if (seen_active && op == OP_DELETE)
 					return 0;	/* delivered meanwhile: nothing left */
 				if (seen_active)
@@ -282,6 +384,13 @@ static int ternsuper_one(struct ternsuper *ts, enum ternsuper_op op, unsigned di
 			}
 		}
 		seen_active = true;
+		if ((rc = ternsuper_active(ts, op, id, &asked)) != 0) {
+			if (rc < 0) {
+				msg_error("%s: active/: %s", id, strerror(errno));
+				ternsuper_fail(ts, EX_IOERR);
+			}
+			return rc;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec > deadline->tv_sec ||
 		    (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec)) {

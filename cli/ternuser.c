@@ -4,14 +4,22 @@
  *	ternuser [-c DIR] add user@domain
  *	ternuser [-c DIR] del user@domain [--keep-mail]
  *	ternuser [-c DIR] list [domain]
+ *	ternuser [-c DIR] passwd user@domain [--hash HASH]
  *
  * One text file, $config_directory/virtual_users, one account a line:
  *
  *	address <TAB> maildir-path [<TAB> password-hash]
  *
  * maildir-path is relative to virtual_mailbox_base and ends in '/'
- * ("domain/user/"); the third field is left empty here (the AUTH work
- * adds passwords to the same file). The file is also a hash: table,
+ * ("domain/user/"); the third field is the account's crypt(3) password
+ * hash, which smtpd(8) checks for AUTH (smtpd_sasl_type = tern). passwd
+ * reads the new password from standard input (twice, without echo, from
+ * a terminal; else the first line) and stores a yescrypt hash
+ * (crypt_gensalt_ra "$y$"), or sha512-crypt "$6$" where libcrypt lacks
+ * yescrypt; --hash stores a ready hash instead (checked with crypt(3)).
+ * Because the file holds hashes it is written mode 0640, group
+ * mail_owner's group when run as root (proxymap reads it for smtpd); the
+ * .db follows. The file is also a hash: table,
  * rebuilt (table_db_build, atomic) after every change, so
  * "virtual_mailbox_maps = hash:$config_directory/virtual_users" serves
  * virtual(8) directly (virtual reads only the first word of the value).
@@ -25,6 +33,7 @@
  * lock on virtual_users.lock. Exit 0; 1 when the account exists (add) or
  * does not (del); 64 usage; 73 cannot write; 78 configuration.
  */
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -35,6 +44,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -48,13 +58,16 @@
 #define TERNUSER_FILE		"virtual_users"
 #define TERNUSER_LINE_MAX	4096
 #define TERNUSER_LOCAL_MAX	64
+#define TERNUSER_PASS_MAX	255	/* smtpd takes no longer password */
+#define TERNUSER_HASH_MAX	512
 
 /* ternuser_usage - print usage; EX_USAGE */
 static int ternuser_usage(void)
 {
 	fprintf(stderr, "usage: ternuser [-c DIR] add user@domain\n"
 		"       ternuser [-c DIR] del user@domain [--keep-mail]\n"
-		"       ternuser [-c DIR] list [domain]\n");
+		"       ternuser [-c DIR] list [domain]\n"
+		"       ternuser [-c DIR] passwd user@domain [--hash HASH]   (password on stdin)\n");
 	return EX_USAGE;
 }
 
@@ -108,6 +121,9 @@ static void ternuser_key(const char *line, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
+/* ternuser_group - the group that may read the file: mail_owner's, or -1 (not root, or unknown) */
+static gid_t ternuser_group;
+
 /* ternuser_write - replace path with lines atomically, then rebuild path.db; 0 or -1 */
 static int ternuser_write(const char *path, char **lines, size_t n)
 {
@@ -123,8 +139,14 @@ static int ternuser_write(const char *path, char **lines, size_t n)
 		if (lines[i] != NULL && !str_has_prefix(lines[i], "# virtual_users - ") &&
 		    !str_has_prefix(lines[i], "# address <TAB>"))
 			buf_printf(&b, "%s\n", lines[i]);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t) b.len || fsync(fd) != 0) {
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd >= 0 && ternuser_group != (gid_t) -1 && fchown(fd, 0, ternuser_group) != 0) {
+		fprintf(stderr, "ternuser: %s: chown: %s\n", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (fd < 0 || fchmod(fd, 0640) != 0 || write(fd, b.data, b.len) != (ssize_t) b.len || fsync(fd) != 0) {
 		fprintf(stderr, "ternuser: %s: %s\n", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -403,6 +425,158 @@ static int ternuser_list(const char *file, const char *domain)
 	return 0;
 }
 
+/* ternuser_tty_line - read one line from the terminal on fd 0 without echo; 0 or -1 */
+static int ternuser_tty_line(const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	int ret = -1;
+
+	fputs(prompt, stderr);
+	fflush(stderr);
+	if (tcgetattr(0, &old) != 0)
+		return -1;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	if (tcsetattr(0, TCSAFLUSH, &quiet) != 0)
+		return -1;
+	if (fgets(buf, (int) size, stdin) != NULL)
+		ret = 0;
+	tcsetattr(0, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	return ret;
+}
+
+/* ternuser_read_password - the new password from stdin into buf; 0 or an exit status */
+static int ternuser_read_password(char *buf, size_t size)
+{
+	char again[TERNUSER_PASS_MAX + 3];
+	size_t n;
+
+	if (isatty(0)) {
+		if (ternuser_tty_line("New password: ", buf, size) != 0 ||
+		    ternuser_tty_line("Retype new password: ", again, sizeof(again)) != 0) {
+			fprintf(stderr, "ternuser: cannot read the password from the terminal\n");
+			return EX_NOINPUT;
+		}
+		if (strcmp(buf, again) != 0) {
+			explicit_bzero(again, sizeof(again));
+			fprintf(stderr, "ternuser: the passwords differ; nothing changed\n");
+			return 1;
+		}
+		explicit_bzero(again, sizeof(again));
+	} else if (fgets(buf, (int) size, stdin) == NULL) {
+		fprintf(stderr, "ternuser: no password on standard input\n");
+		return EX_NOINPUT;
+	}
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] != '\n' && n + 1 >= size) {
+		fprintf(stderr, "ternuser: password longer than %d octets\n", TERNUSER_PASS_MAX);
+		return EX_DATAERR;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		fprintf(stderr, "ternuser: empty password refused\n");
+		return EX_DATAERR;
+	}
+	return 0;
+}
+
+/* ternuser_hash - a crypt(3) hash of pass: yescrypt, else sha512-crypt; malloc'ed or NULL */
+static char *ternuser_hash(const char *pass)
+{
+	static const char *const prefixes[] = {"$y$", "$6$"};
+	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
+	char *out = NULL;
+
+	for (size_t i = 0; out == NULL && i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		char *setting = crypt_gensalt_ra(prefixes[i], 0, NULL, 0);
+		const char *h;
+
+		if (setting == NULL)
+			continue;
+		h = crypt_rn(pass, setting, cd, sizeof(*cd));
+		if (h != NULL && h[0] == '$' && strlen(h) <= TERNUSER_HASH_MAX)
+			out = xstrdup(h);
+		free(setting);
+	}
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return out;
+}
+
+/* ternuser_hash_ok - a ready hash crypt(3) can use, without white space */
+static bool ternuser_hash_ok(const char *hash)
+{
+	struct crypt_data *cd;
+	const char *h;
+	bool ok;
+
+	if (hash[0] != '$' || strlen(hash) > TERNUSER_HASH_MAX || strpbrk(hash, " \t\r\n") != NULL)
+		return false;
+	cd = xcalloc(1, sizeof(*cd));
+	h = crypt_rn("tern-check", hash, cd, sizeof(*cd));
+	ok = h != NULL && h[0] == '$';
+	free(cd);
+	return ok;
+}
+
+/* ternuser_passwd - the passwd command: set the third field of the account's line */
+static int ternuser_passwd(const char *file, const char *addr, const char *ready)
+{
+	char pass[TERNUSER_PASS_MAX + 3];
+	char key[TERNUSER_LINE_MAX];
+	char *hash = NULL;
+	size_t n;
+	char **lines;
+	int status = 0;
+	bool found = false;
+
+	if (ready != NULL) {
+		if (!ternuser_hash_ok(ready)) {
+			fprintf(stderr, "ternuser: --hash: not a crypt(3) hash this system can check\n");
+			return EX_DATAERR;
+		}
+		hash = xstrdup(ready);
+	} else {
+		if ((status = ternuser_read_password(pass, sizeof(pass))) != 0)
+			return status;
+		hash = ternuser_hash(pass);
+		explicit_bzero(pass, sizeof(pass));
+		if (hash == NULL) {
+			fprintf(stderr, "ternuser: libcrypt can make neither a yescrypt nor a sha512-crypt hash\n");
+			return EX_SOFTWARE;
+		}
+	}
+	lines = ternuser_read(file, &n);
+	for (size_t i = 0; i < n; i++) {
+		ternuser_key(lines[i], key, sizeof(key));
+		if (str_eq_nocase(key, addr)) {
+			const char *v = lines[i] + strlen(key);
+			char *line;
+
+			v += strspn(v, " \t");
+			line = str_dupf("%s\t%.*s\t%s", key, (int) strcspn(v, " \t"), v, hash);
+			free(lines[i]);
+			lines[i] = line;
+			found = true;
+		}
+	}
+	if (!found) {
+		fprintf(stderr, "ternuser: no account %s\n", addr);
+		status = 1;
+	} else if (ternuser_write(file, lines, n) != 0) {
+		status = EX_CANTCREAT;
+	} else {
+		printf("ternuser: password of %s changed\n", addr);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+	free(hash);
+	return status;
+}
+
 /* main - ternuser */
 int main(int argc, char **argv)
 {
@@ -430,11 +604,30 @@ int main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	config_problems_free(&probs);
+	ternuser_group = (gid_t) -1;
+	if (geteuid() == 0) {
+		struct passwd *owner = getpwnam(cfg.global.mail_owner);
+
+		if (owner != NULL)
+			ternuser_group = owner->pw_gid;
+	}
 	file = config_file_path(cfg.dir, TERNUSER_FILE);
 	if (argc >= 2)
 		addr = str_lower(xstrdup(argv[1]));
 	if (strcmp(argv[0], "list") == 0 && argc <= 2) {
 		status = ternuser_list(file, addr);
+	} else if (strcmp(argv[0], "passwd") == 0 &&
+		   (argc == 2 || (argc == 4 && strcmp(argv[2], "--hash") == 0))) {
+		if (!ternuser_addr_ok(addr)) {
+			fprintf(stderr, "ternuser: %s: not a plain user@domain address\n", argv[1]);
+			status = EX_USAGE;
+		} else if ((lock = ternuser_lock(file)) < 0) {
+			fprintf(stderr, "ternuser: cannot lock %s.lock: %s\n", file, strerror(errno));
+			status = EX_CANTCREAT;
+		} else {
+			status = ternuser_passwd(file, addr, argc == 4 ? argv[3] : NULL);
+			close(lock);
+		}
 	} else if ((strcmp(argv[0], "add") == 0 && argc == 2) ||
 		   (strcmp(argv[0], "del") == 0 && (argc == 2 || (argc == 3 && strcmp(argv[2], "--keep-mail") == 0)))) {
 		if (!ternuser_addr_ok(addr)) {

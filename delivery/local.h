@@ -7,6 +7,12 @@
  * every mailbox, file and command delivery in a child that has become
  * the user (deliver_as). Forwarding to other addresses is a new message
  * through cleanup, sent by the parent.
+ *
+ * Logging, as Postfix's local: one delivery line per final destination
+ * of a recipient, "to=<destination>, orig_to=<recipient>" when aliases,
+ * :include: or a .forward expanded it (a file or command destination is
+ * logged under the alias address that named it); qmgr's recipient gets
+ * one result in its queue-file slot (deliver_tally).
  */
 #ifndef TERN_DELIVERY_LOCAL_H
 #define TERN_DELIVERY_LOCAL_H
@@ -60,8 +66,12 @@ struct local_exp {
 /* local_resolve.c */
 void local_recipient(struct local *lc, struct deliver_job *job, size_t i, struct deliver_out *out);
 
-/* local_command.c: in a delivery child, already the user */
+/*
+ * local_command.c: in a delivery child, already the user; to is the
+ * address being delivered (RECIPIENT=), e->rcpt the original recipient
+ * (ORIGINAL_RECIPIENT=)
+ */
 void local_command(const char *cmd, const struct local_priv *priv, struct local_exp *e,
-		   long long timeout, struct deliver_out *out);
+		   const char *to, long long timeout, struct deliver_out *out);
 
 #endif

@@ -33,10 +33,19 @@
 
 static void local_address(struct local_exp *e, const char *addr, int depth, const struct local_priv *priv);
 
-/* local_record - merge one destination's outcome into the recipient's */
-static void local_record(struct local_exp *e, const struct deliver_out *out)
+/* local_record - log one destination's outcome (to=<to>, orig_to=<rcpt>) and count it */
+static void local_record(struct local_exp *e, const char *to, const struct deliver_out *out)
 {
+	deliver_job_log(e->job, to, e->rcpt, out, LOCAL_RELAY);
 	deliver_tally_add(&e->tally, e->job->qid, e->rcpt, out);
+}
+
+/* local_full_address - addr with "@myorigin" when it has no domain, lower case, in a new string */
+static char *local_full_address(struct local_exp *e, const char *addr)
+{
+	if (strchr(addr, '@') != NULL)
+		return str_lower(xstrdup(addr));
+	return str_lower(str_dupf("%s@%s", addr, e->lc->g->myorigin));
 }
 
 /* local_seen - true when key was done already for this recipient (else remember it) */
@@ -96,6 +105,8 @@ struct local_box {
 	const struct local_priv *priv;
 	const char *path;		/* file or Maildir (trailing '/'), NULL: the user's mailbox */
 	const char *command;		/* command destination */
+	const char *to;			/* the address being delivered */
+	bool dot_held;			/* the parent holds the spool mbox's dot-lock */
 };
 
 /* local_box_run - in the child, as the owner */
@@ -111,11 +122,11 @@ static void local_box_run(void *arg, struct deliver_out *out)
 	int r;
 
 	if (b->command != NULL) {
-		local_command(b->command, b->priv, e, p->command_time_limit, out);
+		local_command(b->command, b->priv, e, b->to, p->command_time_limit, out);
 		return;
 	}
 	if (path == NULL && p->mailbox_command[0]) {
-		local_command(p->mailbox_command, b->priv, e, p->command_time_limit, out);
+		local_command(p->mailbox_command, b->priv, e, b->to, p->command_time_limit, out);
 		return;
 	}
 	if (path == NULL) {
@@ -129,45 +140,82 @@ static void local_box_run(void *arg, struct deliver_out *out)
 	if (len > 0 && path[len - 1] == '/')
 		r = maildir_deliver(path, e->job->ro, e->prefix, e->prefix_len, p->mailbox_size_limit, &res);
 	else
-		r = mbox_deliver(path, e->job->ro, e->job->sender, e->prefix, e->prefix_len,
-				 p->mailbox_size_limit, &res);
-	if (r == 0)
+		r = mbox_deliver_flags(path, e->job->ro, e->job->sender, e->prefix, e->prefix_len,
+				       p->mailbox_size_limit, b->dot_held ? MBOX_DOTLOCK_HELD : 0, &res);
+	if (r == 0 && b->path != NULL)
+		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to file: %s", path);
+	else if (r == 0)
 		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to %s", len > 0 && path[len - 1] == '/' ?
-			    "maildir" : b->path ? "file" : "mailbox");
+			    "maildir" : "mailbox");
 	else
 		deliver_set(out, DELIVER_DEFER, res.dsn, "%s", res.text);
 	free(own);
 }
 
-/* local_spool_create - as root: create the user's spool mbox when missing */
-static void local_spool_create(struct local *lc, const struct local_priv *priv)
+/*
+ * local_spool_prepare - as root, for a mailbox in mail_spool_directory:
+ * create the user's mbox when missing (owned by the user, mode 0600; the
+ * directory need not be writable by users) and take its dot-lock, which
+ * the user may not be able to create there. Returns the path to unlock
+ * afterwards, or NULL when no lock is held: *failed then says whether
+ * that is an error (dead holds the deferral) or not needed here.
+ */
+static char *local_spool_prepare(struct local *lc, const struct local_priv *priv, struct deliver_out *dead,
+				 bool *failed)
 {
+	struct maildir_result res;
 	char *path;
-	int fd;
+	int fd, dot;
 
+	*failed = false;
 	if (lc->p->home_mailbox[0] || lc->p->mailbox_command[0] || geteuid() != 0)
-		return;
+		return NULL;
 	path = str_dupf("%s/%s", lc->p->mail_spool_directory, priv->user);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		if (fchown(fd, priv->uid, priv->gid) != 0)
 			msg_warn("chown %s: %s", path, strerror(errno));
 		close(fd);
+	} else if (errno != EEXIST) {
+		deliver_set(dead, DELIVER_DEFER, "4.2.0", "cannot create mailbox %s: %s", path, strerror(errno));
+		*failed = true;
+		free(path);
+		return NULL;
 	}
-	free(path);
+	dot = mbox_dotlock_take(path, &res);
+	if (dot <= 0) {
+		if (dot < 0) {
+			deliver_set(dead, DELIVER_DEFER, res.dsn, "%s", res.text);
+			*failed = true;
+		}
+		free(path);
+		return NULL;
+	}
+	return path;
 }
 
-/* local_run - one destination as priv */
+/* local_run - one destination as priv, logged as to */
 static void local_run(struct local_exp *e, const struct local_priv *priv, const char *path,
-		      const char *command)
+		      const char *command, const char *to)
 {
-	struct local_box b = {e, priv, path, command};
+	struct local_box b = {e, priv, path, command, to, false};
 	struct deliver_cred cred = {priv->uid, priv->gid};
 	struct deliver_out out;
 	long long timeout = e->lc->p->command_time_limit;
+	char *locked = NULL;
+	bool failed = false;
 
-	deliver_as(&cred, e->job->qf->fd, timeout, local_box_run, &b, &out);
-	local_record(e, &out);
+	if (path == NULL && command == NULL)
+		locked = local_spool_prepare(e->lc, priv, &out, &failed);
+	if (!failed) {
+		b.dot_held = locked != NULL;
+		deliver_as(&cred, e->job->qf->fd, timeout, local_box_run, &b, &out);
+	}
+	if (locked != NULL) {
+		mbox_dotlock_drop(locked);
+		free(locked);
+	}
+	local_record(e, to, &out);
 }
 
 /* expansion ---------------------------------------------------------------- */
@@ -220,9 +268,13 @@ static char *local_file_read(struct local_exp *e, const char *path, uid_t owner,
 	return text;
 }
 
-/* local_targets - expand a list of destinations ("a, b", lines) as priv */
+/*
+ * local_targets - expand a list of destinations ("a, b", lines) as priv;
+ * cur is the address whose alias, :include: or .forward named them (the
+ * to= of its file and command destinations)
+ */
 static void local_targets(struct local_exp *e, char *list, int depth, const struct local_priv *priv,
-			  bool from_forward)
+			  bool from_forward, const char *cur)
 {
 	char *cp = list;
 	char *t;
@@ -242,15 +294,15 @@ static void local_targets(struct local_exp *e, char *list, int depth, const stru
 			struct deliver_out out;
 
 			deliver_set(&out, DELIVER_BOUNCE, "5.4.6", "too many destinations in alias expansion");
-			local_record(e, &out);
+			local_record(e, cur, &out);
 			return;
 		}
 		if (t[0] == '|') {
 			if (!local_seen(e, "c", t + 1))
-				local_run(e, priv, NULL, str_trim(t + 1));
+				local_run(e, priv, NULL, str_trim(t + 1), cur);
 		} else if (t[0] == '/') {
 			if (!local_seen(e, "f", t))
-				local_run(e, priv, t, NULL);
+				local_run(e, priv, t, NULL, cur);
 		} else if (str_has_prefix_nocase(t, ":include:")) {
 			char *path = str_trim(t + 9);
 			struct deliver_out out;
@@ -261,13 +313,13 @@ static void local_targets(struct local_exp *e, char *list, int depth, const stru
 
 			if (depth >= LOCAL_DEPTH_MAX) {
 				deliver_set(&out, DELIVER_BOUNCE, "5.4.6", "alias expansion too deep at %s", t);
-				local_record(e, &out);
+				local_record(e, cur, &out);
 				continue;
 			}
 			text = local_file_read(e, path, priv->uid, &fuid, &missing);
 			if (text == NULL) {
 				deliver_set(&out, DELIVER_DEFER, "4.3.0", "cannot use :include: file %s", path);
-				local_record(e, &out);
+				local_record(e, cur, &out);
 				continue;
 			}
 			if (fuid != 0 && fuid != priv->uid) {
@@ -276,7 +328,7 @@ static void local_targets(struct local_exp *e, char *list, int depth, const stru
 				if (pw != NULL)
 					local_priv_user(&ipriv, pw);
 			}
-			local_targets(e, text, depth + 1, &ipriv, from_forward);
+			local_targets(e, text, depth + 1, &ipriv, from_forward, cur);
 			free(text);
 		} else if (t[0] == '\\') {
 			local_address(e, t + 1, -1, priv);	/* the mailbox itself */
@@ -294,8 +346,9 @@ static void local_targets(struct local_exp *e, char *list, int depth, const stru
 	}
 }
 
-/* local_mailbox - the user's own mailbox (after .forward) */
-static void local_user(struct local_exp *e, const char *name, bool ignore_forward, int depth)
+/* local_user - user name's .forward, else the user's own mailbox; addr: the address (to=) */
+static void local_user(struct local_exp *e, const char *name, bool ignore_forward, int depth,
+		       const char *addr)
 {
 	struct passwd *pw = getpwnam(name);
 	struct local_priv priv;
@@ -303,7 +356,7 @@ static void local_user(struct local_exp *e, const char *name, bool ignore_forwar
 
 	if (pw == NULL) {
 		deliver_set(&out, DELIVER_BOUNCE, "5.1.1", "unknown user: \"%s\"", name);
-		local_record(e, &out);
+		local_record(e, addr, &out);
 		return;
 	}
 	local_priv_user(&priv, pw);
@@ -319,7 +372,7 @@ static void local_user(struct local_exp *e, const char *name, bool ignore_forwar
 
 			e->stack = xreallocarray(e->stack, e->nstack + 1, sizeof(*e->stack));
 			e->stack[e->nstack++] = xstrdup(name);
-			local_targets(e, text, depth + 1, &priv, true);
+			local_targets(e, text, depth + 1, &priv, true, addr);
 			free(e->stack[--e->nstack]);
 			free(text);
 			if (e->nseen + e->nfwd > before || deliver_tally_total(&e->tally) > done_before)
@@ -328,8 +381,7 @@ static void local_user(struct local_exp *e, const char *name, bool ignore_forwar
 	}
 	if (local_seen(e, "u", name))
 		return;
-	local_spool_create(e->lc, &priv);
-	local_run(e, &priv, NULL, NULL);
+	local_run(e, &priv, NULL, NULL, addr);
 }
 
 /*
@@ -354,6 +406,7 @@ static int local_alias_lookup(struct tables *ts, const char *name, const char **
 static void local_address(struct local_exp *e, const char *addr, int depth, const struct local_priv *priv)
 {
 	char *name = xstrdup(addr);
+	char *full = local_full_address(e, addr);
 	char *at = strrchr(name, '@');
 	char *plus;
 	const char *value = NULL;
@@ -367,14 +420,19 @@ static void local_address(struct local_exp *e, const char *addr, int depth, cons
 		*at = '\0';
 	str_lower(name);
 	if (depth < 0) {			/* "\user": the mailbox, no aliases, no .forward */
-		local_user(e, name, true, 0);
+		plus = strchr(name, '+');
+		if (plus != NULL)
+			*plus = '\0';
+		local_user(e, name, true, 0, full);
 		free(name);
+		free(full);
 		return;
 	}
 	if (depth > LOCAL_DEPTH_MAX) {
 		deliver_set(&out, DELIVER_BOUNCE, "5.4.6", "alias expansion too deep at \"%s\"", name);
-		local_record(e, &out);
+		local_record(e, full, &out);
 		free(name);
+		free(full);
 		return;
 	}
 	for (size_t i = 0; i < e->nstack; i++)
@@ -391,7 +449,7 @@ static void local_address(struct local_exp *e, const char *addr, int depth, cons
 	}
 	if (r < 0) {
 		deliver_set(&out, DELIVER_DEFER, "4.3.0", "alias table lookup failure: %s", err);
-		local_record(e, &out);
+		local_record(e, full, &out);
 	} else if (r == 1) {
 		struct local_priv apriv;
 		char *copy = xstrdup(value);
@@ -399,20 +457,21 @@ static void local_address(struct local_exp *e, const char *addr, int depth, cons
 		if (local_default_privs(e->lc, &apriv) != 0) {
 			deliver_set(&out, DELIVER_DEFER, "4.3.0", "default_privs %s: no such unprivileged user",
 				    e->lc->p->default_privs);
-			local_record(e, &out);
+			local_record(e, full, &out);
 		} else {
 			e->stack = xreallocarray(e->stack, e->nstack + 1, sizeof(*e->stack));
 			e->stack[e->nstack++] = xstrdup(name);
-			local_targets(e, copy, depth, &apriv, false);
+			local_targets(e, copy, depth, &apriv, false, full);
 			free(e->stack[--e->nstack]);
 		}
 		free(copy);
 	} else {
 		if (plus != NULL)
 			*plus = '\0';
-		local_user(e, name, on_stack, depth);
+		local_user(e, name, on_stack, depth, full);
 	}
 	free(name);
+	free(full);
 }
 
 /* local_forward - send the collected external addresses through cleanup */
@@ -438,7 +497,9 @@ static void local_forward(struct local_exp *e)
 					    hold ? "held for review: external forward (local_forward_external = no)"
 					    : "forwarded", qid);
 			}
-			local_record(e, &out);
+			for (size_t k = 0; k < n; k++)	/* one line per address, as Postfix's local */
+				deliver_job_log(e->job, list[k], e->rcpt, &out, LOCAL_RELAY);
+			deliver_tally_add(&e->tally, e->job->qid, e->rcpt, &out);
 		}
 		free(list);
 	}
@@ -473,6 +534,7 @@ void local_recipient(struct local *lc, struct deliver_job *job, size_t i, struct
 	if (e.nfwd > 0)
 		local_forward(&e);
 	deliver_tally_result(&e.tally, rcpt, out);
+	out->logged = deliver_tally_total(&e.tally) > 0;	/* each destination has its line */
 	for (size_t k = 0; k < e.nseen; k++)
 		free(e.seen[k]);
 	for (size_t k = 0; k < e.nfwd; k++)

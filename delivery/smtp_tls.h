@@ -119,6 +119,12 @@ struct smtp_tls_host *smtp_tls_host_new(struct smtp_tls_dest *d, const char *mxn
 const struct smtp_tls_plan *smtp_tls_host_plan(const struct smtp_tls_host *h);
 /* smtp_tls_host_no_starttls - port 25 did not offer STARTTLS: records the failure (event) */
 void smtp_tls_host_no_starttls(struct smtp_tls_host *h);
+/*
+ * smtp_tls_host_peer - optional: the connected socket (before STARTTLS
+ * or smtp_tls_host_no_starttls), so events of this host carry the local
+ * and remote addresses; smtp_tls_connect takes them itself
+ */
+void smtp_tls_host_peer(struct smtp_tls_host *h, int fd);
 void smtp_tls_host_free(struct smtp_tls_host *h);
 
 /*

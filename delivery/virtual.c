@@ -13,10 +13,17 @@
  *
  * Privileges: the process starts as root (master.conf unpriv "n"), only
  * to open the queue file (mode 0700, mail_owner) and the tables; every
- * mailbox write happens in a child that has become virtual_uid /
- * virtual_gid, verified (deliver_as). virtual_uid may not be root. Not
- * started as root (a private instance): virtual_uid must be the
- * process's own user.
+ * mailbox write happens in a child that has become the mailbox's owner,
+ * verified (deliver_as). The owner: virtual_uid_maps / virtual_gid_maps
+ * (Postfix's semantics: the mailbox address, then without +ext, then
+ * "@domain"; a number or a user or group name, so "static:5000" gives
+ * every mailbox one owner); an address the uid maps do not know uses
+ * virtual_uid when that is set and is deferred otherwise; without uid
+ * maps, virtual_uid (empty: mail_owner). The gid: its map, else
+ * virtual_gid, else the uid's primary group. Uid or gid 0: deferred,
+ * never delivered as root. Not started as root (a private instance):
+ * the owner must be the process's own user, else the delivery is
+ * deferred.
  */
 #include <errno.h>
 #include <grp.h>
@@ -49,6 +56,8 @@ static struct virtual {
 	const struct params_delivery *p;
 	struct tables *mailboxes;
 	struct tables *aliases;
+	struct tables *uid_maps;	/* NULL when virtual_uid_maps is empty */
+	struct tables *gid_maps;
 	struct deliver_cred cred;
 	bool cred_ok;
 	char cred_err[200];
@@ -140,9 +149,18 @@ static void virtual_pre_jail(struct service *svc)
 	    (v->aliases = tables_open_vector((const char *const *) v->p->virtual_alias_maps, 0,
 					      err, sizeof(err))) == NULL)
 		msg_fatal("virtual_alias_maps: %s", err);
+	if (v->p->virtual_uid_maps[0] != NULL &&
+	    (v->uid_maps = tables_open_vector((const char *const *) v->p->virtual_uid_maps, 0,
+					       err, sizeof(err))) == NULL)
+		msg_fatal("virtual_uid_maps: %s", err);
+	if (v->p->virtual_gid_maps[0] != NULL &&
+	    (v->gid_maps = tables_open_vector((const char *const *) v->p->virtual_gid_maps, 0,
+					       err, sizeof(err))) == NULL)
+		msg_fatal("virtual_gid_maps: %s", err);
 	virtual_owner(v);
-	if (!v->cred_ok)
-		msg_warn("%s: every delivery is deferred", v->cred_err);
+	if (!v->cred_ok && (v->uid_maps == NULL || v->p->virtual_uid[0]))
+		msg_warn("%s: every delivery %sis deferred", v->cred_err,
+			 v->uid_maps ? "that virtual_uid_maps does not know " : "");
 }
 
 /* virtual_record - merge one outcome */
@@ -188,6 +206,91 @@ static int virtual_lookup(struct tables *ts, const char *addr, const char **valu
 	return tables_lookup(ts, at, value, NULL, err, errlen);
 }
 
+/*
+ * virtual_map_id - look addr up in a uid or gid map: 1 with *id, 0 no
+ * entry, -1 with err (lookup failure, unknown name, or 0)
+ */
+static int virtual_map_id(struct tables *ts, const char *what, const char *addr, bool group, long *id,
+			  char *err, size_t errlen)
+{
+	char terr[TABLE_ERR_SIZE];
+	const char *value;
+	char *word;
+	int r = virtual_lookup(ts, addr, &value, terr, sizeof(terr));
+
+	if (r < 0) {
+		str_fmt(err, errlen, "%s lookup failure: %s", what, terr);
+		return -1;
+	}
+	if (r == 0)
+		return 0;
+	word = xstrndup(value, strcspn(value, " \t,"));
+	r = virtual_id(word, group, id);
+	if (r != 0)
+		snprintf(err, errlen, "%s: <%s> maps to \"%s\": no such %s", what, addr, word,
+			 group ? "group" : "user");
+	else if (*id == 0)
+		snprintf(err, errlen, "%s: <%s> maps to %s 0: refusing to deliver as root", what, addr,
+			 group ? "gid" : "uid");
+	free(word);
+	return r != 0 || *id == 0 ? -1 : 1;
+}
+
+/* virtual_cred - whom addr's mailbox is written as; 0, or -1 with err (a deferral) */
+static int virtual_cred(struct virtual *v, const char *addr, struct deliver_cred *cred, char *err, size_t errlen)
+{
+	long uid, gid;
+	int r;
+
+	if (v->uid_maps == NULL) {
+		if (!v->cred_ok) {
+			snprintf(err, errlen, "%s", v->cred_err);
+			return -1;
+		}
+		*cred = v->cred;
+		return 0;
+	}
+	r = virtual_map_id(v->uid_maps, "virtual_uid_maps", addr, false, &uid, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		if (!v->p->virtual_uid[0]) {
+			snprintf(err, errlen, "virtual_uid_maps has no entry for <%s> and virtual_uid is not set", addr);
+			return -1;
+		}
+		if (!v->cred_ok) {
+			snprintf(err, errlen, "%s", v->cred_err);
+			return -1;
+		}
+		uid = (long) v->cred.uid;
+	}
+	r = v->gid_maps ? virtual_map_id(v->gid_maps, "virtual_gid_maps", addr, true, &gid, err, errlen) : 0;
+	if (r < 0)
+		return -1;
+	if (r == 0 && v->p->virtual_gid[0]) {
+		if (virtual_id(v->p->virtual_gid, true, &gid) != 0) {
+			snprintf(err, errlen, "virtual_gid %s: no such group", v->p->virtual_gid);
+			return -1;
+		}
+	} else if (r == 0) {
+		struct passwd *pw = getpwuid((uid_t) uid);
+
+		if (pw == NULL) {
+			snprintf(err, errlen, "uid %ld of <%s> has no passwd entry for its group; set "
+				 "virtual_gid_maps or virtual_gid", uid, addr);
+			return -1;
+		}
+		gid = (long) pw->pw_gid;
+	}
+	if (gid == 0) {
+		snprintf(err, errlen, "gid 0 for <%s>: refusing to deliver as root's group", addr);
+		return -1;
+	}
+	cred->uid = (uid_t) uid;
+	cred->gid = (gid_t) gid;
+	return 0;
+}
+
 /* virtual_box - what the child needs */
 struct virtual_box {
 	struct deliver_job *job;
@@ -223,6 +326,7 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 	const char *value;
 	char err[TABLE_ERR_SIZE];
 	struct deliver_out out;
+	struct deliver_cred cred;
 	int r = virtual_lookup(v->mailboxes, addr, &value, err, sizeof(err));
 	char *path = NULL;
 
@@ -237,8 +341,8 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 		   v->p->virtual_mailbox_base[0] != '/') {
 		deliver_set(&out, DELIVER_DEFER, "4.3.5", "bad mailbox path \"%s\" for <%s> (relative, "
 			    "without \"..\", under an absolute virtual_mailbox_base)", path, addr);
-	} else if (!v->cred_ok) {
-		deliver_set(&out, DELIVER_DEFER, "4.3.5", "%s", v->cred_err);
+	} else if (virtual_cred(v, addr, &cred, err, sizeof(err)) != 0) {
+		deliver_set(&out, DELIVER_DEFER, "4.3.5", "%s", err);
 	} else {
 		struct virtual_box b;
 		char *full = str_dupf("%s/%s", v->p->virtual_mailbox_base, path);
@@ -249,7 +353,7 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 			return;
 		}
 		b = (struct virtual_box) {e->job, full, e->rcpt, v->p->virtual_mailbox_limit};
-		deliver_as(&v->cred, e->job->qf->fd, v->g->ipc_timeout, virtual_box_run, &b, &out);
+		deliver_as(&cred, e->job->qf->fd, v->g->ipc_timeout, virtual_box_run, &b, &out);
 		free(full);
 	}
 	free(path);

@@ -22,8 +22,10 @@
  * keeps the file if the commit succeeds (the source never saw "ok", so it
  * did not answer 250 either; delivering twice beats losing mail).
  *
- * After each batch of commits with at least one success, qmgr gets a
- * wake-up ("W", as master sends) on public/qmgr, without waiting: when
+ * After each batch of commits with at least one success, once every ok
+ * RESULT of it is written to its source (so smtpd logs "client=" and
+ * pickup "uid=" before qmgr logs "from=, size=", Postfix's order), qmgr
+ * gets a wake-up ("W", as master sends) on public/qmgr, without waiting: when
  * the socket is absent or busy the files wait in incoming/ for qmgr's
  * next scan.
  *
@@ -63,6 +65,7 @@ struct cleanup_conn {
 	pid_t pid;
 	enum conn_state state;
 	bool gone;			/* ipc closed while in COMMIT */
+	bool wake_after_write;		/* an ok RESULT is queued: counts in cleanup_unwritten */
 	struct ipc_stream stream;
 	struct cleanup_msg *msg;
 	struct cleanup_job job;
@@ -75,12 +78,38 @@ static struct cleanup_commit *cleanup_committer;
 static struct cleanup_conn *cleanup_conns;	/* every open connection */
 static struct attr_list cleanup_reply_frame;
 static bool cleanup_wake_qmgr;
+/*
+ * ok RESULTs queued but not yet written: qmgr is woken only when there
+ * are none, so the source logs "client=" / "uid=" before qmgr logs
+ * "from=, size=" (Postfix's order, which pflogsumm needs to count bytes)
+ */
+static int cleanup_unwritten;
 static bool cleanup_stopping;
 static int cleanup_ipc_ms;
+
+static void cleanup_trigger_qmgr(void *arg);
+
+/* conn_written - c's ok RESULT is written (or will never be): wake qmgr when it was the last */
+static void conn_written(struct cleanup_conn *c)
+{
+	if (!c->wake_after_write)
+		return;
+	c->wake_after_write = false;
+	if (--cleanup_unwritten == 0)
+		cleanup_trigger_qmgr(NULL);
+}
+
+/* conn_on_drain - everything queued on the connection is written */
+static void conn_on_drain(struct ipc_conn *ipc, void *arg)
+{
+	(void) ipc;
+	conn_written(arg);
+}
 
 /* conn_free - forget a connection (its message and file too) */
 static void conn_free(struct cleanup_conn *c)
 {
+	conn_written(c);
 	if (c->ipc)
 		ipc_conn_free(c->ipc);
 	cleanup_msg_free(c->msg);
@@ -156,16 +185,22 @@ static void conn_result(struct cleanup_conn *c)
 static void conn_committed(struct cleanup_job *job)
 {
 	struct cleanup_conn *c = job->ctx;
+	bool ok;
 
 	c->msg->w = job->w;
 	cleanup_msg_committed(c->msg, job->failed ? &job->err : NULL);
-	if (c->msg->stat == CLEANUP_STAT_OK)
+	ok = c->msg->stat == CLEANUP_STAT_OK;
+	if (ok)
 		cleanup_wake_qmgr = true;
 	if (c->gone) {
 		conn_free(c);
 		return;
 	}
 	conn_result(c);
+	if (ok && !c->wake_after_write && ipc_conn_pending(c->ipc) > 0) {
+		c->wake_after_write = true;
+		cleanup_unwritten++;
+	}
 	ipc_conn_read_enable(c->ipc, true);
 }
 
@@ -276,6 +311,7 @@ static void cleanup_on_connection(struct service *svc, int fd)
 	cleanup_conns = c;
 	c->ipc = ipc_conn_new(service_base(svc), fd, 0, conn_on_frame, conn_on_close, c);
 	ipc_conn_set_timeout(c->ipc, cleanup_ipc_ms, cleanup_ipc_ms);
+	ipc_conn_set_drain(c->ipc, conn_on_drain);
 	msg_debug("connection from uid %ld pid %ld", (long) uid, (long) pid);
 	if (cleanup_stopping)
 		ipc_conn_finish(c->ipc);
@@ -288,8 +324,8 @@ static void cleanup_trigger_qmgr(void *arg)
 	int fd;
 
 	(void) arg;
-	if (!cleanup_wake_qmgr)
-		return;
+	if (!cleanup_wake_qmgr || cleanup_unwritten > 0)
+		return;			/* conn_written calls again when the last result is out */
 	cleanup_wake_qmgr = false;
 	str_copy(sun.sun_path, CLEANUP_QMGR_SOCKET, sizeof(sun.sun_path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {

@@ -94,6 +94,7 @@ struct cleanup_env {
 	const char *client_name, *client_addr, *helo, *protocol;
 	const char *tls_proto, *tls_cipher, *auth_user, *session, *service;
 	const char *dsn_kind;		/* bounce's notices: "failure", "delay", ... */
+	const char *auth_method;	/* SASL mechanism of auth_user ("PLAIN"), or NULL */
 	int64_t client_port, tls_bits, origin_uid;
 	bool have_port, have_bits, have_origin_uid;
 	bool local;			/* no client address: local submission or internal */

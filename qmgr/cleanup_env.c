@@ -178,6 +178,7 @@ static enum cleanup_stat env_scalars(const struct attr_list *l, struct cleanup_e
 		{CLEANUP_TLS_PROTO, &env->tls_proto},
 		{CLEANUP_TLS_CIPHER, &env->tls_cipher},
 		{CLEANUP_AUTH_USER, &env->auth_user},
+		{CLEANUP_AUTH_METHOD, &env->auth_method},
 		{CLEANUP_SESSION, &env->session},
 		{CLEANUP_SERVICE, &env->service},
 		{CLEANUP_DSN_KIND, &env->dsn_kind},
@@ -376,6 +377,7 @@ int cleanup_env_write(const struct cleanup_env *env, uid_t peer_uid, struct qfil
 	    || env_put_text(w, QFILE_A_TLS_CIPHER, env->tls_cipher) < 0
 	    || (env->have_bits && env_put_num(w, "tls_bits", env->tls_bits) < 0)
 	    || env_put_text(w, QFILE_A_SASL_USERNAME, env->auth_user) < 0
+	    || env_put_text(w, QFILE_A_SASL_METHOD, env->auth_method) < 0
 	    || env_put_text(w, "session", env->session) < 0
 	    || env_put_text(w, "service", env->service) < 0
 	    || env_put_text(w, QFILE_A_DSN_KIND, env->dsn_kind) < 0

@@ -305,8 +305,15 @@ void cleanup_msg_committed(struct cleanup_msg *m, const struct qfile_error *err)
 	qfile_writer_free(m->w);
 	m->w = NULL;
 	cleanup_stat_reply(CLEANUP_STAT_OK, NULL, &m->reply);
-	msg_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue %s)", m->qid, m->sender,
-		 cleanup_msg_size(m), m->nrcpt, m->hold ? "hold" : "incoming");
+	/*
+	 * Postfix's shape: cleanup logs only message-id=; qmgr logs "from=<>,
+	 * size=, nrcpt= (queue active)" when it takes the message, after the
+	 * source's client= or uid= line, which log tools need (pflogsumm
+	 * counts the first size= line of a queue id, and only after client=).
+	 * A held message never reaches qmgr: say where it went, without size=.
+	 */
+	if (m->hold)
+		msg_info("%s: hold: from=<%s>, nrcpt=%zu (queue hold)", m->qid, m->sender, m->nrcpt);
 }
 
 /* cleanup_msg_free - release; an uncommitted file is removed */

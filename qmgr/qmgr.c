@@ -150,6 +150,7 @@ static void qmgr_post_jail(struct service *svc)
 				   err, sizeof(err));
 	if (qmgr.resolve == NULL)
 		msg_fatal("%s", err);
+	qmgr_control_init();
 	qmgr_scan_init();
 }
 
@@ -157,6 +158,7 @@ static void qmgr_post_jail(struct service *svc)
 static void qmgr_shutdown(void)
 {
 	qmgr_scan_free();
+	qmgr_control_free();
 	qmgr_bounce_free();
 	qmgr_deliver_free();
 	qmgr_msg_free_all();

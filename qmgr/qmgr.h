@@ -13,7 +13,9 @@
  *
  * Invariant: a message leaves active/ (removed or renamed to deferred/)
  * only when it has no entry waiting or in flight and no notice pending;
- * every recipient is handed to at most one agent at a time.
+ * every recipient is handed to at most one agent at a time. A file that
+ * a delivery agent has locked (deliver_agent.h) is never scheduled: it
+ * waits in qmgr_control.c's list until the lock is gone.
  */
 #ifndef TERN_QMGR_QMGR_H
 #define TERN_QMGR_QMGR_H
@@ -27,6 +29,9 @@
 
 struct event_base;
 struct qmgr_dest;
+
+/* qmgr_action - what becomes of a message instead of its next attempt */
+enum qmgr_action { QMGR_ACT_NONE, QMGR_ACT_DELETE, QMGR_ACT_HOLD, QMGR_ACT_REQUEUE };
 
 /* qmgr_params - the parameters in use */
 struct qmgr_params {
@@ -56,6 +61,8 @@ struct qmgr_msg {
 	bool notice_failed;
 	char *last_reason;		/* the last deferral reason, for expiry */
 	char last_dsn[16];
+	enum qmgr_action action;	/* requested: done when nothing is outstanding */
+	char *action_reason;		/* for the log line, or NULL */
 	struct qmgr_msg *prev, *next;
 };
 
@@ -99,13 +106,23 @@ void qmgr_msg_unref(struct qmgr_msg *m);
 void qmgr_msg_notice_done(struct qmgr_msg *m, const char *op, const size_t *idx, size_t n,
 			  bool ok);
 bool qmgr_msg_matches_site(const char *qid, const char *site);
+struct qmgr_msg *qmgr_msg_find(const char *qid);
+void qmgr_msg_request(struct qmgr_msg *m, enum qmgr_action a, const char *reason);
 void qmgr_msg_free_all(void);
 
 /* qmgr_deliver.c */
 void qmgr_deliver_add(struct qmgr_msg *m, const struct resolve_result *rr, size_t idx);
 void qmgr_deliver_seal(struct qmgr_msg *m);
 void qmgr_deliver_unsuspend(const char *site);
+void qmgr_deliver_drop(struct qmgr_msg *m);
 void qmgr_deliver_free(void);
+
+/* qmgr_control.c */
+void qmgr_control_init(void);
+bool qmgr_lock_busy(int fd);
+void qmgr_wait_add(const char *qid, enum qmgr_action a, const char *reason);
+void qmgr_control_apply(const char *qid, enum qmgr_action a, const char *reason);
+void qmgr_control_free(void);
 
 /* qmgr_bounce.c */
 void qmgr_bounce_request(struct qmgr_msg *m, const char *op, const size_t *idx, size_t n,

@@ -545,6 +545,31 @@ void qmgr_deliver_unsuspend(const char *site)
 			}
 }
 
+/*
+ * qmgr_deliver_drop - forget m's entries that wait (not those in flight);
+ * the caller holds a reference on m, so m outlives this
+ */
+void qmgr_deliver_drop(struct qmgr_msg *m)
+{
+	for (size_t b = 0; b < QMGR_DEST_BUCKETS; b++)
+		for (struct qmgr_dest *d = qmgr_dests[b]; d; d = d->hash_next) {
+			struct qmgr_entry **pp = &d->head, *last = NULL;
+
+			while (*pp) {
+				struct qmgr_entry *e = *pp;
+
+				if (e->msg != m) {
+					last = e;
+					pp = &e->next;
+					continue;
+				}
+				*pp = e->next;
+				qmgr_entry_free(e);
+			}
+			d->tail = last;
+		}
+}
+
 /* qmgr_deliver_free - release everything at exit (requests are abandoned) */
 void qmgr_deliver_free(void)
 {

@@ -21,6 +21,12 @@
  * else goes to deferred/ with the Q slot and the file's modification
  * time set to the next attempt (exponential back-off).
  *
+ * Actions: transport_maps "hold:reason" for any recipient puts the whole
+ * message on hold (nothing goes to an agent; "QID: placed on hold:
+ * transport_maps: <rcpt>: reason"); ternsuper's control requests
+ * (qmgr_control.c) delete, hold or requeue a message once its
+ * deliveries in flight have answered and no agent holds its lock.
+ *
  * Crash safety: the file is the truth. Final slots are never retried;
  * a notice is marked sent (slot flag) only after bounce's ok, so a crash
  * may send one twice but never loses it.
@@ -41,6 +47,7 @@
 #include "qmgr.h"
 
 #define QMGR_RELEASE_TIME	"release_time"	/* queue-file attribute: unix time */
+#define QMGR_HOLD_TRANSPORT	"hold"		/* transport_maps "hold:reason" */
 
 /* qmgr_now_us - wall clock in microseconds */
 long long qmgr_now_us(void)
@@ -156,18 +163,47 @@ static void qmgr_msg_set_dsn(struct qfile_rstatus *st, const char *dsn, unsigned
 	}
 }
 
+/*
+ * qmgr_msg_adopt_final - an agent recorded recipient i as final in the file
+ * but its reply was lost (killed after the fsync): take the slot's word
+ * for it, never the deferral qmgr was about to write over it. true when so.
+ */
+static bool qmgr_msg_adopt_final(struct qmgr_msg *m, size_t i)
+{
+	const struct qfile_rstatus *fs = &m->qf->rcpts[i].status;
+	struct qfile_error qe;
+
+	if (qfile_rcpt_reread(m->qf, i, &qe) < 0) {
+		msg_warn("%s: %s", m->qid, qe.text);
+		return false;
+	}
+	if (fs->state != QFILE_DELIVERED && fs->state != QFILE_BOUNCED)
+		return false;
+	m->st[i] = *fs;
+	msg_info("%s: <%s>: %s by the delivery agent before its reply was lost", m->qid,
+		 m->qf->rcpts[i].addr, fs->state == QFILE_DELIVERED ? "delivered" : "bounced");
+	if (fs->state == QFILE_BOUNCED)
+		qmgr_msg_reason(m, "bounce", i, "5.0.0", "none",
+				"delivery failed permanently (the reason was lost with the agent)");
+	return true;
+}
+
 /* qmgr_msg_rcpt_deferred - recipient i failed for now; qmgr records it */
 void qmgr_msg_rcpt_deferred(struct qmgr_msg *m, size_t i, const char *dsn, const char *relay,
 			    const char *text, bool log_it)
 {
 	struct qfile_rstatus *st = &m->st[i];
 
+	if (qmgr_msg_adopt_final(m, i))
+		return;
 	st->state = QFILE_DEFERRED;
 	if (st->attempts < 65535)
 		st->attempts++;
 	qmgr_msg_set_dsn(st, dsn, 4);
 	st->time = time(NULL);
-	qmgr_msg_write_slot(m, i);
+	/* an agent whose request timed out may still write this slot: leave it to the agent */
+	if (!qmgr_lock_busy(m->qf->fd))
+		qmgr_msg_write_slot(m, i);
 	if (log_it)
 		qmgr_log_rcpt(m, i, relay, dsn, "deferred", text);
 	qmgr_msg_reason(m, "defer", i, dsn, relay, text);
@@ -217,6 +253,7 @@ static void qmgr_msg_free(struct qmgr_msg *m)
 	qfile_close(m->qf);
 	free(m->st);
 	free(m->last_reason);
+	free(m->action_reason);
 	free(m);
 	qmgr.nactive--;
 	qmgr_kick_scan();
@@ -269,11 +306,37 @@ static void qmgr_msg_defer(struct qmgr_msg *m, size_t left)
 	qmgr_scan_timer_at(next);
 }
 
-/* qmgr_msg_finish - all replies are in: remove or defer */
+/* qmgr_msg_act - finish with the requested action, once no agent holds the file */
+static void qmgr_msg_act(struct qmgr_msg *m)
+{
+	char qid[QID_SIZE];
+	enum qmgr_action a = m->action;
+	char *reason = m->action_reason;
+	bool busy = qmgr_lock_busy(m->qf->fd);
+	struct qfile_error qe;
+
+	if (qfile_sync(m->qf, &qe) < 0)
+		msg_warn("%s: %s", m->qid, qe.text);
+	str_copy(qid, m->qid, sizeof(qid));
+	m->action_reason = NULL;
+	qmgr_msg_free(m);
+	if (busy)
+		qmgr_wait_add(qid, a, reason);
+	else
+		qmgr_control_apply(qid, a, reason);
+	free(reason);
+}
+
+/* qmgr_msg_finish - all replies are in: remove or defer (or the requested action) */
 static void qmgr_msg_finish(struct qmgr_msg *m)
 {
 	size_t left = qmgr_msg_left(m);
 
+	/* a held or requeued message that is done anyway is removed as usual */
+	if (m->action == QMGR_ACT_DELETE || (m->action != QMGR_ACT_NONE && (left || m->notice_failed))) {
+		qmgr_msg_act(m);
+		return;
+	}
 	if (left == 0 && !m->notice_failed) {
 		struct qfile_error qe;
 
@@ -292,8 +355,13 @@ static void qmgr_msg_expire(struct qmgr_msg *m)
 	char text[1200];
 	const char *dsn = m->last_dsn[0] ? m->last_dsn : "4.4.7";
 
-	str_fmt(text, sizeof(text), "%.1100s", m->last_reason ? m->last_reason :
-		"message expired: delivery time limit exceeded");
+	if (m->last_reason)
+		str_fmt(text, sizeof(text), "message too old: not delivered within %llds "
+			"(maximal_queue_lifetime); last problem: %.1000s", qmgr.p.max_lifetime,
+			m->last_reason);
+	else
+		str_fmt(text, sizeof(text), "message too old: not delivered within %llds "
+			"(maximal_queue_lifetime)", qmgr.p.max_lifetime);
 	for (size_t i = 0; i < m->qf->nrcpts; i++) {
 
 		if (qmgr_msg_final(m, i))
@@ -375,6 +443,10 @@ static void qmgr_msg_done(struct qmgr_msg *m)
 {
 	size_t left = qmgr_msg_left(m);
 
+	if (m->action == QMGR_ACT_DELETE) {
+		qmgr_msg_finish(m);	/* no expiry, no notices: it is deleted */
+		return;
+	}
 	if (left && time(NULL) - m->qf->arrival_sec >= qmgr.p.max_lifetime) {
 		qmgr_msg_expire(m);
 		left = 0;
@@ -390,6 +462,32 @@ void qmgr_msg_unref(struct qmgr_msg *m)
 {
 	if (--m->refs == 0)
 		qmgr_msg_done(m);
+}
+
+/* qmgr_msg_find - the active message qid, or NULL */
+struct qmgr_msg *qmgr_msg_find(const char *qid)
+{
+	for (struct qmgr_msg *m = qmgr.msgs; m; m = m->next)
+		if (strcmp(m->qid, qid) == 0)
+			return m;
+	return NULL;
+}
+
+/*
+ * qmgr_msg_request - delete, hold or requeue m instead of its next
+ * attempt: waiting deliveries are dropped now, the action runs when the
+ * requests in flight and notices have answered (a delete wins over the rest)
+ */
+void qmgr_msg_request(struct qmgr_msg *m, enum qmgr_action a, const char *reason)
+{
+	if (m->action != QMGR_ACT_DELETE) {
+		m->action = a;
+		free(m->action_reason);
+		m->action_reason = reason ? xstrdup(reason) : NULL;
+	}
+	m->refs++;			/* m must outlive the drop */
+	qmgr_deliver_drop(m);
+	qmgr_msg_unref(m);
 }
 
 /* qmgr_msg_notice_done - bounce answered one request (ok false: failed, retry later) */
@@ -452,6 +550,22 @@ static long long qmgr_msg_release_time(const struct qfile *qf)
 	return t;
 }
 
+/*
+ * qmgr_msg_hold_route - transport_maps sends recipient i to "hold:reason":
+ * the whole message goes to hold/ (what was queued for others is dropped
+ * again by qmgr_msg_request once activation is over)
+ */
+static void qmgr_msg_hold_route(struct qmgr_msg *m, size_t i, const char *reason)
+{
+	char text[1200];
+
+	str_fmt(text, sizeof(text), "transport_maps: <%.500s>: %.600s", m->qf->rcpts[i].addr,
+		reason[0] ? reason : "held");
+	m->action = QMGR_ACT_HOLD;
+	free(m->action_reason);
+	m->action_reason = xstrdup(text);
+}
+
 /* qmgr_msg_route - resolve and queue every recipient that is not final */
 static void qmgr_msg_route(struct qmgr_msg *m)
 {
@@ -467,6 +581,10 @@ static void qmgr_msg_route(struct qmgr_msg *m)
 			str_fmt(text, sizeof(text), "address resolution failed: %.500s", err);
 			qmgr_msg_rcpt_deferred(m, i, "4.3.0", "none", text, true);
 			continue;
+		}
+		if (strcmp(rr.transport, QMGR_HOLD_TRANSPORT) == 0) {
+			qmgr_msg_hold_route(m, i, rr.nexthop);
+			return;
 		}
 		qmgr_deliver_add(m, &rr, i);
 	}
@@ -488,10 +606,18 @@ void qmgr_msg_activate(const char *qid, const char *from_dir)
 	}
 	str_fmt(path, sizeof(path), "active/%s", qid);
 	if ((qf = qfile_open(path, QFILE_OPEN_RDWR, &qe)) == NULL) {
+		if (qe.kind == QFILE_ERR_SYSTEM && qe.errnum == ENOENT)
+			return;			/* removed meanwhile (ternsuper) */
 		if (qe.kind == QFILE_ERR_CORRUPT || qe.kind == QFILE_ERR_INCOMPLETE)
 			qmgr_msg_quarantine(qid, qe.text);
 		else
 			qmgr_msg_unreadable(qid, qe.text);
+		return;
+	}
+	if (qmgr_lock_busy(qf->fd)) {
+		/* an agent a killed qmgr started still works on it: never a second one */
+		qfile_close(qf);
+		qmgr_wait_add(qid, QMGR_ACT_NONE, NULL);
 		return;
 	}
 	if ((release = qmgr_msg_release_time(qf)) > time(NULL)) {
@@ -522,6 +648,8 @@ void qmgr_msg_activate(const char *qid, const char *from_dir)
 	m->refs = 1;			/* held while routing */
 	qmgr_msg_route(m);
 	qmgr_deliver_seal(m);
+	if (m->action != QMGR_ACT_NONE)
+		qmgr_deliver_drop(m);	/* held by transport_maps: nothing goes out */
 	qmgr_msg_unref(m);		/* may finish it at once: all final */
 }
 
@@ -566,6 +694,7 @@ void qmgr_msg_free_all(void)
 		qfile_close(m->qf);
 		free(m->st);
 		free(m->last_reason);
+		free(m->action_reason);
 		free(m);
 	}
 	qmgr.nactive = 0;

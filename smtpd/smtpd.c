@@ -89,6 +89,7 @@ static void smtpd_pre_jail(struct service *svc)
 	srv->line = xmalloc((size_t) srv->p->smtpd_line_length_limit + 1);
 	smtpd_tls_init(srv);
 	smtpd_policy_init(srv);
+	smtpd_sasl_init(srv);
 	service_set_session_limit(svc, (int) srv->p->smtpd_sessions_per_process);
 	service_set_ctx(svc, srv);
 }

@@ -15,6 +15,8 @@
  *	smtpd_cleanup.c	the cleanup client (cleanup_proto.h), a per-process pool
  *	smtpd_policy.c	networks, local domains and users, relay decision
  *	smtpd_tls.c	the TLS context, session tickets, STARTTLS and port 465
+ *	smtpd_sasl.c	AUTH: PLAIN and LOGIN, tern and dovecot back-ends, worker threads
+ *	smtpd_sasl_hook.c  the failed-AUTH and AUTH-probe hooks (for the screen service)
  *
  * Invariants: smtpd never writes a queue file; a 250 after content is
  * sent only when cleanup said "ok" (the file is durable). A session
@@ -52,6 +54,7 @@ struct tables;
 struct smtpd_netlist;
 struct smtpd_tickets;
 struct smtpd_cleanup;
+struct smtpd_sasl;
 
 /* smtpd_bare - what a bare CR or LF does */
 enum smtpd_bare {
@@ -82,6 +85,8 @@ struct smtpd_server {
 	const char **virt_names;	/* virtual_mailbox_domains, plain names */
 	struct tables *virt_maps;	/* proxy: of virtual_mailbox_maps, or NULL */
 	bool virt_maps_broken;		/* they did not open: virtual RCPT gets 451 */
+	struct tables *sasl_maps;	/* proxy: of smtpd_sasl_user_maps (tern back-end), or NULL */
+	struct tables *login_maps;	/* smtpd_sender_login_maps, or NULL */
 	struct smtpd_session *sessions;	/* open sessions */
 	struct smtpd_cleanup *pool;	/* idle cleanup connections */
 	unsigned npool;
@@ -108,9 +113,11 @@ enum smtpd_input {
 	SMTPD_IN_BDAT,			/* the octets of one BDAT chunk */
 	SMTPD_IN_WAIT,			/* cleanup's RESULT is due; no reading */
 	SMTPD_IN_CLOSING,		/* last reply queued; close when written */
+	SMTPD_IN_AUTH,			/* an AUTH verdict or its failure delay is due; no reading */
 };
 
 #define SMTPD_ENH_MAX	16
+#define SMTPD_SASL_NAME_MAX	255	/* longest SASL login name */
 #define SMTPD_TEXT_MAX	512
 
 /* smtpd_reply - one refusal kept for later (end of content, failed BDAT) */
@@ -168,6 +175,10 @@ struct smtpd_session {
 	char tls_proto[32];
 	char tls_cipher[64];
 	int tls_bits;
+	/* AUTH */
+	struct smtpd_sasl *sasl;	/* an exchange under way, or NULL */
+	char sasl_user[SMTPD_SASL_NAME_MAX + 1];	/* "" until AUTH succeeded */
+	const char *sasl_method;	/* "PLAIN", "LOGIN" once authenticated */
 	/* the transaction */
 	struct attr_list begin;		/* the BEGIN frame so far */
 	char sender[SMTP_ADDR_TEXT_MAX + 1];	/* for log lines */
@@ -293,5 +304,30 @@ SSL *smtpd_tls_new(struct smtpd_server *srv);
 void smtpd_tls_describe(SSL *ssl, char *proto, size_t plen, char *cipher, size_t clen, int *bits);
 /* smtpd_tls_error - the last OpenSSL error of a session, for logs */
 void smtpd_tls_error(unsigned long code, char *buf, size_t len);
+
+/* smtpd_sasl.c */
+/* smtpd_sasl_init - pre_jail: the back-end (smtpd_sasl_type), its tables, smtpd_sender_login_maps */
+void smtpd_sasl_init(struct smtpd_server *srv);
+/* smtpd_sasl_offered - list AUTH in the EHLO reply now */
+bool smtpd_sasl_offered(const struct smtpd_session *s);
+/* smtpd_sasl_mechanisms - "PLAIN LOGIN" */
+const char *smtpd_sasl_mechanisms(void);
+/* smtpd_sasl_auth - the AUTH command */
+void smtpd_sasl_auth(struct smtpd_session *s, const char *arg, size_t len);
+/* smtpd_sasl_active - the next input line is a SASL answer, not a command */
+bool smtpd_sasl_active(const struct smtpd_session *s);
+/* smtpd_sasl_line - one SASL answer line (CRLF removed) */
+void smtpd_sasl_line(struct smtpd_session *s, const char *line, size_t len);
+/* smtpd_sasl_session_end - the session closes: drop the exchange, orphan a running check */
+void smtpd_sasl_session_end(struct smtpd_session *s);
+/* smtpd_sasl_sender_ok - smtpd_sender_login_maps allows this sender: 1, 0, -1 lookup trouble */
+int smtpd_sasl_sender_ok(struct smtpd_session *s, const char *sender);
+
+/* smtpd_sasl_hook.c */
+/* smtpd_sasl_hook_failure - every failed AUTH: account "" for none; never a password */
+void smtpd_sasl_hook_failure(const struct smtpd_session *s, const char *account, const char *mech,
+			     const char *reason);
+/* smtpd_sasl_hook_probe - AUTH tried on the MTA port with smtpd_auth_probe_ban = yes */
+void smtpd_sasl_hook_probe(const struct smtpd_session *s);
 
 #endif

@@ -216,7 +216,7 @@ static int smtpd_data_open(struct smtpd_session *s, bool bdat, struct smtpd_repl
 	struct smtpd_cleanup *c;
 	char err[256];
 	unsigned flags = s->mail_flags | (bdat ? CLEANUP_FLAG_BDAT : 0) |
-	    (s->srv->p->smtpd_submission_fixups ? CLEANUP_FLAG_SUBMISSION : 0);
+	    (s->srv->p->smtpd_submission_fixups || s->sasl_user[0] ? CLEANUP_FLAG_SUBMISSION : 0);
 
 	memset(&d->fail, 0, sizeof(d->fail));
 	d->scan = bdat ? SC_TEXT : SC_BOL;

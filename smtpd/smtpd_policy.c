@@ -6,8 +6,9 @@
  * Recipients: a domain in mydestination is local; its recipients must
  * be found in local_recipient_maps (by "user@domain", then "user"),
  * else 550 5.1.1. postmaster is always accepted. Any other domain (IP
- * literals included) is relayed only for clients in mynetworks, else
- * 554 5.7.1 Relay access denied. From outside mynetworks a local-domain
+ * literals included) is relayed only for clients in mynetworks and
+ * authenticated (AUTH) clients, else 554 5.7.1 Relay access denied.
+ * From outside mynetworks, unauthenticated, a local-domain
  * address whose local part carries routing syntax (a percent hack, a bang
  * path, a quoted '@') is refused with 550 5.1.1, because tern routes none
  * of them. Source routes and a trailing dot were removed by the parser:
@@ -375,8 +376,8 @@ int smtpd_policy_rcpt(struct smtpd_session *s, const struct smtp_addr *a, const 
 		return 0;
 	}
 	if (!local) {
-		if (s->relay_ok > 0)
-			return 0;
+		if (s->relay_ok > 0 || s->sasl_user[0])
+			return 0;	/* mynetworks, or an authenticated client */
 		if (s->relay_ok < 0) {
 			smtpd_reply_set(r, 451, "4.3.0", "<%s>: Temporary lookup failure", text);
 			return -1;
@@ -387,7 +388,7 @@ int smtpd_policy_rcpt(struct smtpd_session *s, const struct smtp_addr *a, const 
 	if (a->postmaster)
 		return 0;
 	traps = smtp_addr_traps(a, NULL) & routing;
-	if (traps != 0 && s->relay_ok <= 0) {
+	if (traps != 0 && s->relay_ok <= 0 && s->sasl_user[0] == '\0') {
 		smtpd_reply_set(r, 550, "5.1.1", "<%s>: Recipient address rejected: %s", text,
 				smtp_addr_trap_text(smtp_addr_trap_first(traps)));
 		return -1;

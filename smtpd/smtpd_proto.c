@@ -2,6 +2,9 @@
  * smtpd_proto - the SMTP verbs: a table of {verb, allowed states, flags,
  * handler}, the dispatcher that applies it, and the handlers.
  *
+ * While an AUTH exchange waits for the client (after a 334), a line is
+ * its answer and goes to smtpd_sasl.c, not to the table.
+ *
  * The dispatcher does, in order: the verb lookup (500 5.5.2 when
  * unknown), the pipelining rule of smtpd_forbid_unauth_pipelining
  * (Postfix 3.9: input pending after EHLO, HELO or DATA, or any pipelining
@@ -103,11 +106,15 @@ static void smtpd_printable(char *dst, size_t size, const char *src, size_t len)
 /* smtpd_proto_name - the "with" protocol of Received: (RFC 3848, RFC 6531) */
 const char *smtpd_proto_name(const struct smtpd_session *s)
 {
+	static const char *const names[2][2][2] = {
+		/* [utf8][tls][authenticated], RFC 3848 and RFC 6531 */
+		{{"ESMTP", "ESMTPA"}, {"ESMTPS", "ESMTPSA"}},
+		{{"UTF8SMTP", "UTF8SMTPA"}, {"UTF8SMTPS", "UTF8SMTPSA"}},
+	};
+
 	if (!s->esmtp)
 		return "SMTP";
-	if (s->smtputf8)
-		return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
-	return s->tls ? "ESMTPS" : "ESMTP";
+	return names[s->smtputf8][s->tls][s->sasl_user[0] != '\0'];
 }
 
 /* smtpd_proto_settle - the final reply to the command under way: count it */
@@ -187,6 +194,8 @@ void smtpd_proto_tls_done(struct smtpd_session *s)
 	msg_info("Anonymous TLS connection established from %s: %s with cipher %s (%d/%d bits)",
 		 s->peer, s->tls_proto, s->tls_cipher, s->tls_bits, s->tls_bits);
 	smtpd_proto_reset(s);
+	s->sasl_user[0] = '\0';	/* RFC 3207 4.2: nothing learned before TLS counts */
+	s->sasl_method = NULL;
 	s->state = SMTPD_ST_START;
 	s->esmtp = false;
 	s->helo[0] = '\0';
@@ -197,9 +206,15 @@ void smtpd_proto_tls_done(struct smtpd_session *s)
 /* smtpd_ext - the ESMTP extensions in force (what EHLO offered) */
 static unsigned smtpd_ext(const struct smtpd_session *s)
 {
+	unsigned ext = SMTP_PARAM_EXT_SIZE | SMTP_PARAM_EXT_8BITMIME | SMTP_PARAM_EXT_SMTPUTF8 | SMTP_PARAM_EXT_DSN;
+
 	if (!s->esmtp)
 		return 0;
-	return SMTP_PARAM_EXT_SIZE | SMTP_PARAM_EXT_8BITMIME | SMTP_PARAM_EXT_SMTPUTF8 | SMTP_PARAM_EXT_DSN;
+	if (s->tls)
+		ext |= SMTP_PARAM_EXT_REQUIRETLS;	/* RFC 8689 2: only inside TLS */
+	if (s->sasl_user[0] || smtpd_sasl_offered(s))
+		ext |= SMTP_PARAM_EXT_AUTH;
+	return ext;
 }
 
 /* smtpd_tls_offered - may STARTTLS be offered now */
@@ -232,16 +247,20 @@ static void smtpd_cmd_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 {
 	const struct smtpd_server *srv = s->srv;
 	char text[1024];
+	char auth[128] = "";
 	int n;
 
 	if (smtpd_helo_arg(s, "EHLO", arg, len) < 0)
 		return;
 	s->esmtp = true;
+	if (smtpd_sasl_offered(s))
+		str_fmt(auth, sizeof(auth), "250-AUTH %s\r\n", smtpd_sasl_mechanisms());
 	n = snprintf(text, sizeof(text),
-		     "250-%s\r\n250-PIPELINING\r\n250-SIZE %lld\r\n%s"
-		     "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
+		     "250-%s\r\n250-PIPELINING\r\n250-SIZE %lld\r\n%s%s"
+		     "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n%s250 CHUNKING\r\n",
 		     srv->g->myhostname, srv->g->message_size_limit,
-		     smtpd_tls_offered(s) ? "250-STARTTLS\r\n" : "");
+		     smtpd_tls_offered(s) ? "250-STARTTLS\r\n" : "", auth,
+		     s->tls ? "250-REQUIRETLS\r\n" : "");
 	if (n < 0 || (size_t) n >= sizeof(text))
 		msg_panic("smtpd_cmd_ehlo: reply too long");
 	smtpd_write(s, text, (size_t) n);
@@ -285,8 +304,32 @@ static void smtpd_begin_client(struct smtpd_session *s)
 		attr_add_str(b, CLEANUP_TLS_CIPHER, s->tls_cipher);
 		attr_add_int(b, CLEANUP_TLS_BITS, s->tls_bits);
 	}
+	if (s->sasl_user[0]) {
+		attr_add_str(b, CLEANUP_AUTH_USER, s->sasl_user);
+		attr_add_str(b, CLEANUP_AUTH_METHOD, s->sasl_method);
+	}
 	attr_add_str(b, CLEANUP_SESSION, s->id);
 	attr_add_str(b, CLEANUP_SERVICE, s->srv->service);
+}
+
+/* smtpd_mail_login - smtpd_sender_login_maps for an authenticated MAIL: 0, or -1 after the reply */
+static int smtpd_mail_login(struct smtpd_session *s, const char *sender)
+{
+	int rc = smtpd_sasl_sender_ok(s, sender);
+	struct smtpd_reply r;
+
+	if (rc > 0)
+		return 0;
+	if (rc < 0)
+		smtpd_reply_set(&r, 451, "4.3.0", "<%s>: Sender address rejected: temporary lookup failure", sender);
+	else
+		smtpd_reply_set(&r, 553, "5.7.1", "<%s>: Sender address rejected: not owned by user %s", sender,
+				s->sasl_user);
+	str_copy(s->sender, sender, sizeof(s->sender));
+	smtpd_log_reject(s, NULL, "MAIL", r.code, r.enh, r.text, "");
+	s->sender[0] = '\0';
+	smtpd_reply_kept(s, &r);
+	return -1;
 }
 
 /* smtpd_cmd_mail - MAIL FROM: start a transaction */
@@ -307,6 +350,8 @@ static void smtpd_cmd_mail(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, 501, "5.1.7", "Bad sender address syntax");
 		return;
 	}
+	if (smtpd_mail_login(s, sender) < 0)
+		return;
 	if (limit > 0 && mp.size_given && mp.size > (uint64_t) limit) {
 		str_copy(s->sender, sender, sizeof(s->sender));
 		smtpd_log_reject(s, NULL, "MAIL", 552, "5.3.4", "Message size exceeds fixed limit", "");
@@ -321,6 +366,8 @@ static void smtpd_cmd_mail(struct smtpd_session *s, const char *arg, size_t len)
 		flags |= CLEANUP_FLAG_8BITMIME;
 	if (mp.smtputf8)
 		flags |= CLEANUP_FLAG_SMTPUTF8;
+	if (mp.requiretls)
+		flags |= CLEANUP_FLAG_REQUIRETLS;
 	attr_add_str(&s->begin, CLEANUP_OP, CLEANUP_OP_BEGIN);
 	attr_add_str(&s->begin, CLEANUP_SENDER, sender);
 	s->mail_flags = flags;
@@ -354,6 +401,29 @@ static void smtpd_orcpt(const struct smtp_addr *addr, const char *text,
 		str_fmt(out, size, "%s;%s", addr->utf8 ? "utf-8" : "rfc822", enc);
 }
 
+#define SMTPD_REQUIRETLS_TAG	"+requiretls"
+
+/*
+ * smtpd_rcpt_requiretls_tag - MDaemon's "user+requiretls@domain": from
+ * an authenticated client the tag asks for REQUIRETLS and is removed
+ * from the address (spec-checklists 6.12); true when it was there
+ */
+static bool smtpd_rcpt_requiretls_tag(const struct smtpd_session *s, struct smtp_addr *a)
+{
+	size_t tlen = sizeof(SMTPD_REQUIRETLS_TAG) - 1;
+	char *tag;
+
+	if (s->sasl_user[0] == '\0' || a->quoted || a->unqualified || a->local_len <= tlen)
+		return false;
+	tag = a->local + a->local_len - tlen;
+	if (strcasecmp(tag, SMTPD_REQUIRETLS_TAG) != 0)
+		return false;
+	*tag = '\0';
+	a->local_len -= tlen;
+	a->postmaster = strcasecmp(a->local, "postmaster") == 0;
+	return true;
+}
+
 /* smtpd_cmd_rcpt - RCPT TO: check and add a recipient */
 static void smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 {
@@ -363,6 +433,7 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 	struct smtpd_reply r;
 	char rcpt[SMTP_ADDR_TEXT_MAX + 1];
 	char orcpt[SMTP_PARAM_ORCPT_MAX + 16];
+	bool tagged;
 
 	if (s->nrcpt >= (unsigned) s->srv->p->smtpd_max_recipients) {
 		s->rcpt_overshoot++;
@@ -373,6 +444,7 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_param_reply(s, &err);
 		return;
 	}
+	tagged = smtpd_rcpt_requiretls_tag(s, &addr);
 	if (addr.unqualified && addr.postmaster)
 		str_fmt(rcpt, sizeof(rcpt), "postmaster@%s", s->srv->g->myhostname);
 	else if (smtp_addr_external(&addr, rcpt, sizeof(rcpt)) < 0) {
@@ -397,6 +469,8 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 		return;
 	}
 	s->nrcpt++;
+	if (tagged)
+		s->mail_flags |= CLEANUP_FLAG_REQUIRETLS;
 	s->state = SMTPD_ST_RCPT;
 	smtpd_reply(s, 250, "2.1.5", "Ok");
 }
@@ -485,8 +559,8 @@ static void smtpd_cmd_help(struct smtpd_session *s, const char *arg, size_t len)
 {
 	(void) arg;
 	(void) len;
-	smtpd_reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s",
-		    smtpd_tls_offered(s) ? " STARTTLS" : "");
+	smtpd_reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s%s",
+		    smtpd_tls_offered(s) ? " STARTTLS" : "", smtpd_sasl_offered(s) ? " AUTH" : "");
 }
 
 /* smtpd_cmd_starttls - STARTTLS: 220, then the handshake (smtpd_session.c) */
@@ -518,12 +592,10 @@ static void smtpd_cmd_starttls(struct smtpd_session *s, const char *arg, size_t 
 	smtpd_session_starttls(s, ssl);
 }
 
-/* smtpd_cmd_auth - AUTH is not offered yet */
+/* smtpd_cmd_auth - AUTH: see smtpd_sasl.c */
 static void smtpd_cmd_auth(struct smtpd_session *s, const char *arg, size_t len)
 {
-	(void) arg;
-	(void) len;
-	smtpd_reply(s, 503, "5.5.1", "Error: authentication not enabled");
+	smtpd_sasl_auth(s, arg, len);
 }
 
 /* smtpd_cmd_notimpl - EXPN, ETRN, TURN */
@@ -550,6 +622,10 @@ void smtpd_proto_command(struct smtpd_session *s, char *line, size_t len, bool m
 	const struct smtpd_verb *v;
 	size_t vlen = 0, a;
 
+	if (smtpd_sasl_active(s)) {
+		smtpd_sasl_line(s, line, len);	/* an answer to 334, not a command */
+		return;
+	}
 	while (vlen < len && line[vlen] != ' ')
 		vlen++;
 	for (a = vlen; a < len && line[a] == ' '; a++)

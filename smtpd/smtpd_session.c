@@ -60,6 +60,7 @@ static void smtpd_session_close(struct smtpd_session *s)
 
 	if (s->cleanup != NULL)
 		smtpd_data_reset(s);	/* ABORT, or close when cleanup has it all */
+	smtpd_sasl_session_end(s);
 	smtpd_proto_disconnect_log(s);
 	if (s->bev != NULL) {
 		bool owns_fd = s->ssl != NULL;
@@ -456,7 +457,8 @@ void smtpd_session_reading(struct smtpd_session *s, bool on)
 {
 	if (s->bev == NULL)
 		return;
-	if (on && s->input != SMTPD_IN_CLOSING && s->input != SMTPD_IN_WAIT && !s->paused)
+	if (on && s->input != SMTPD_IN_CLOSING && s->input != SMTPD_IN_WAIT && s->input != SMTPD_IN_AUTH &&
+	    !s->paused)
 		bufferevent_enable(s->bev, EV_READ);
 	else if (!on)
 		bufferevent_disable(s->bev, EV_READ);
@@ -493,6 +495,8 @@ void smtpd_session_shutdown(struct smtpd_session *s)
 	case SMTPD_IN_WAIT:
 	case SMTPD_IN_CLOSING:
 		return;			/* smtpd_data_result says 421 after its reply */
+	case SMTPD_IN_AUTH:
+		return;			/* the AUTH verdict says 421 after its reply */
 	case SMTPD_IN_HANDSHAKE:
 		if (s->ssl_next != NULL)
 			break;			/* the 220 is not even written: plain text still */

@@ -191,9 +191,8 @@ c.close()
 
 # --- the log ---
 log = inst.log()
-like(log, "%s: from=<sender@client.test>, size=" % qid, "log: QUEUEID: from=<...>, size=...")
-ok(re.search(r"%s: from=<sender@client.test>, size=\d+, nrcpt=1 \(queue incoming\)" % qid, log),
-   "log: nrcpt and queue")
+# Postfix's shape: from=, size=, nrcpt= is qmgr's line (queue active), after smtpd's client=
+ok(not re.search(r"%s: from=<[^>]*>, size=" % qid, log), "log: cleanup leaves from=, size= to qmgr")
 ok(re.search(r": message-id=<[0-9A-Z]+@mx.local.test>", log), "log: QUEUEID: message-id=<...>")
 like(log, "reject: 554 5.4.6", "log: the hop count refusal")
 

@@ -4,11 +4,13 @@
 Messages go in through the real cleanup and stay deferred (routed to a
 transport that does not exist). Checks, while tern runs: hold, release,
 requeue and delete by id, by ALL and from standard input, with the
-effect visible in ternqueue and the log; a message in active/ is waited
-for and refused after -w; -s repairs a wrong mode and owner, a file that
+effect visible in ternqueue and the log; a message in active/ that an
+agent holds (flock) is handed to qmgr, waited for and refused after -w,
+then deleted or held by qmgr once the lock is gone; -s repairs a wrong mode and owner, a file that
 is not a queue id, a timed file without a release time and an orphan
 defer file; root only; usage errors.
 """
+import fcntl
 import json
 import os
 import re
@@ -117,21 +119,38 @@ ok(wait_for(lambda: where(m4) == ["deferred"] and where(m5) == ["deferred"], 10)
    "-H ALL: both released (tried at once, deferred again)")
 like(r.stderr, "Released from hold: 2 messages", "-H ALL: summary")
 
-# a message in active/ is being delivered: wait, then refuse
+def owner_chown(path):
+    st = os.stat(os.path.join(Q, "incoming"))
+    os.chown(path, st.st_uid, st.st_gid)
+
+
+# a message in active/ that a delivery agent holds (a shared flock, as
+# deliver_agent takes): ternsuper asks qmgr, waits -w, then refuses
 subprocess.run([prog("tern-qgen"), os.path.join(Q, "active"), "1", "busy@dead.test"], check=True)
 busy = [x for x in os.listdir(os.path.join(Q, "active")) if x not in ids][0]
+owner_chown(os.path.join(Q, "active", busy))
+agent = os.open(os.path.join(Q, "active", busy), os.O_RDWR)
+fcntl.flock(agent, fcntl.LOCK_SH)
 t0 = time.time()
 r = ts("-w", "1", "-d", busy)
-is_(r.returncode, 75, "-d of a message in active/: exit 75 after the wait")
+is_(r.returncode, 75, "-d of a message an agent holds: exit 75 after the wait")
 like(r.stderr, "%s: is being delivered; try again" % busy, "with a clear message")
 ok(time.time() - t0 >= 1, "it waited for -w seconds")
-is_(where(busy), ["active"], "the active file is untouched")
-mover = threading.Timer(0.5, lambda: os.rename(os.path.join(Q, "active", busy), os.path.join(Q, "deferred", busy)))
-mover.start()
-r = ts("-w", "5", "-h", busy)
-mover.join()
-is_(r.returncode, 0, "-h waits until the message leaves active/")
-is_(where(busy), ["hold"], "and then holds it")
+is_(where(busy), ["active"], "the locked file is untouched")
+os.close(agent)
+ok(wait_for(lambda: where(busy) == [], 10), "qmgr took the request: it deletes the file once the agent lets go")
+like(inst.log(), "%s: removed" % busy, "and logs the removal")
+subprocess.run([prog("tern-qgen"), os.path.join(Q, "active"), "1", "busy2@dead.test"], check=True)
+busy = [x for x in os.listdir(os.path.join(Q, "active")) if x not in ids][0]
+owner_chown(os.path.join(Q, "active", busy))
+agent = os.open(os.path.join(Q, "active", busy), os.O_RDWR)
+fcntl.flock(agent, fcntl.LOCK_SH)
+releaser = threading.Timer(0.5, lambda: os.close(agent))
+releaser.start()
+r = ts("-w", "10", "-h", busy)
+releaser.join()
+is_(r.returncode, 0, "-h waits until the agent lets go")
+is_(where(busy), ["hold"], "and then the message is held")
 
 # ALL
 r = ts("-h", "ALL")

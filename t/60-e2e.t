@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import (IS_ROOT, Instance, diag, done, is_, like, ok, prog, run,  # noqa: E402
-                       skip_all, wait_for)
+                       skip_all, todo_ok, wait_for)
 from sendmail_test import all_queued, sendmail  # noqa: E402
 
 for p in ("master", "smtpd", "cleanup", "qmgr", "local", "virtual", "bounce", "pickup", "sendmail"):
@@ -36,6 +36,8 @@ users = []
 # what the test did, for pflogsumm: received (smtpd client= + pickup uid=),
 # sent/bounced deliveries, deferred deliveries
 count = {"received": 0, "delivered": 0, "deferred": 0, "deferrals": 0, "bounced": 0}
+bodies = {}       # queue id -> the message as sent over SMTP (LF line ends)
+sender_qids = []  # queue ids of the messages sender@client.test sent
 
 
 def mkuser(name):
@@ -70,7 +72,12 @@ def smtp_send(sender, rcpts, msg, rcpt_options=(), mail_options=()):
         code, text = s.data(msg)
     count["received"] += 1
     m = re.search(rb"queued as (\S+)", text)
-    return m.group(1).decode() if code == 250 and m else None
+    qid = m.group(1).decode() if code == 250 and m else None
+    if qid:
+        bodies[qid] = msg.replace(b"\r\n", b"\n")
+        if sender == "sender@client.test":
+            sender_qids.append(qid)
+    return qid
 
 
 def files(maildir):
@@ -111,8 +118,8 @@ def check_log(qid, rcpt, relay, what):
     ok(re.search(r": %s: client=\S+\[127\.0\.0\.1\]" % qid, text), "%s: log client=" % what)
     ok(re.search(r": %s: message-id=<[^>]+>" % qid, text), "%s: log message-id=" % what)
     ok(re.search(r": %s: from=<[^>]*>, size=\d+, nrcpt=\d+" % qid, text), "%s: log from=, size=, nrcpt=" % what)
-    ok(re.search(r": %s: to=<%s>, relay=%s, delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, "
-                 r"dsn=2\.0\.0, status=sent" % (qid, re.escape(rcpt), relay), text),
+    ok(wait_log(r": %s: to=<%s>, relay=%s, delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, "
+                r"dsn=2\.0\.0, status=sent" % (qid, re.escape(rcpt), relay), 10),
        "%s: log to=, relay=, delay=, delays=, dsn=2.0.0, status=sent" % what)
     if not ok(wait_log(r": %s: removed$" % qid, 10), "%s: log removed" % what):
         diag(text)
@@ -229,11 +236,21 @@ try:
         demo_n += 1
         ok(wait_files(DEMO, demo_n), "alias team -> demo@demo.test forwarded and delivered")
         ok(wait_files(os.path.join(boxes, "inc"), 1), "alias team -> :include: -> Maildir file delivered")
-        # local logs one delivery line for the alias (all its destinations),
+        # local logs one line per final destination, as Postfix's local:
+        # the user (orig_to=<team@localhost>), the :include:d Maildir file
+        # (under the alias address) and the forward to demo@demo.test
+        # ("forwarded as", which pflogsumm does not count as delivered);
         # virtual one for the forwarded copy, which enters through cleanup as
         # a new message (not "received": no smtpd client=, no pickup uid=)
-        ok(wait_log(r"%s: to=<team@localhost>, relay=local, .*status=sent" % qid), "log: team sent")
-        count["delivered"] += 2
+        ok(wait_log(r"%s: to=<ternt60a@[^>]+>, orig_to=<team@localhost>, relay=local, .*status=sent "
+                    r"\(delivered to maildir\)" % qid), "log: team -> ternt60a, orig_to=<team@localhost>")
+        ok(wait_log(r"%s: to=<team@localhost>, relay=local, .*status=sent \(delivered to file: %s/inc/\)"
+                    % (qid, re.escape(boxes))), "log: team -> :include: file under the alias address")
+        ok(wait_log(r"%s: to=<demo@demo.test>, orig_to=<team@localhost>, relay=local, .*status=sent "
+                    r"\(forwarded as \w+\)" % qid), "log: team -> demo@demo.test forwarded as a new queue id")
+        ok(not re.search(r"%s: to=<team@localhost>, relay=local, .*\(delivered to 3 destinations\)" % qid,
+                         inst.log()), "log: no summary line for the alias itself")
+        count["delivered"] += 3
         if any(read(f).endswith(b"to the team\n") for f in files(DEMO)):
             ok(True, "forwarded copy has the original body")
         else:
@@ -332,6 +349,66 @@ try:
             tot[key] = int(m.group(1)) if m else None
         if not is_(tot, count, "pflogsumm Grand Totals: received, delivered, deferred, bounced"):
             diag(r.stdout[:1500])
+        # bytes: what qmgr logged as size= of each received message (after its
+        # client= or uid= line, Postfix's order), and of each delivery
+        log = inst.log().splitlines()
+        first = {}
+        sizes = {}
+        for n, line in enumerate(log):
+            m = re.search(r" tern/(\w+)\[\d+\]: (\w+): (client=|uid=|message-id=|from=<[^>]*>, size=(\d+))", line)
+            if m:
+                first.setdefault((m.group(2), m.group(1), m.group(3)[:4]), n)
+                if m.group(4) and m.group(1) == "qmgr":
+                    sizes.setdefault(m.group(2), int(m.group(4)))
+        received = [q for (q, svc, what) in first if (svc, what) in (("smtpd", "clie"), ("pickup", "uid="))]
+        is_(len(received), count["received"], "log: one client= or uid= line per received message")
+        # Postfix's order is client=/uid=, message-id=, then qmgr's from=,
+        # size=; pflogsumm counts the bytes of a message only when its
+        # client=/uid= line comes before that first size= line. Here smtpd
+        # and pickup learn the queue id from cleanup's reply, and cleanup
+        # wakes qmgr once that reply is written, so the two lines race (the
+        # source usually wins). Until the sources learn the queue id first
+        # (as Postfix's smtpd does at MAIL), a lost race is a TODO, not a
+        # failure; the byte totals below follow pflogsumm's rule exactly.
+        in_order = [q for q in received if q in sizes and (q, "cleanup", "mess") in first and
+                    first.get((q, "smtpd", "clie"), first.get((q, "pickup", "uid="))) <
+                    first[(q, "qmgr", "from")]]
+        late = sorted(set(received) - set(in_order))
+        todo_ok(not late, "log per message: client=/uid= before qmgr's from=, size=",
+                "smtpd and pickup learn the queue id from cleanup's reply")
+        for q in late:
+            diag("\n".join(l for l in log if q in l))
+        ok(all((q, "cleanup", "mess") in first and (q, "qmgr", "from") in first for q in received),
+           "log: every received message has cleanup's message-id= and qmgr's from=, size= (queue active)")
+        ok(not re.search(r"tern/cleanup\[\d+\]: \w+: from=<[^>]*>, size=", inst.log()),
+           "cleanup logs no from=, size= line of its own")
+        ok(all(sizes.get(q, 0) >= len(b) for q, b in bodies.items()),
+           "qmgr size= is at least the message as sent (LF line ends)")
+        want_rcvd = sum(sizes.get(q, 0) for q in in_order)
+        want_dlvd = 0
+        for line in log:
+            m = re.search(r": (\w+): to=<[^>]*>, .*status=sent \((.*)\)$", line)
+            if m and not m.group(2).startswith("forwarded as"):
+                want_dlvd += sizes.get(m.group(1), 0)
+        m1 = re.search(r"(\d+)([km]?)\s+bytes received", r.stdout)
+        m2 = re.search(r"(\d+)([km]?)\s+bytes delivered", r.stdout)
+        unit = {"": 1, "k": 1024, "m": 1024 * 1024}
+        got_rcvd = int(m1.group(1)) * unit[m1.group(2)] if m1 else None
+        got_dlvd = int(m2.group(1)) * unit[m2.group(2)] if m2 else None
+        ok(want_rcvd > 0 and (got_rcvd == want_rcvd or (m1.group(2) and abs(got_rcvd - want_rcvd) < 1024)),
+           "pflogsumm bytes received = the sizes of the received messages (%s, want %d, %d of %d in order)"
+           % (got_rcvd, want_rcvd, len(in_order), len(received)))
+        ok(want_dlvd > 0 and (got_dlvd == want_dlvd or (m2.group(2) and abs(got_dlvd - want_dlvd) < 1024)),
+           "pflogsumm bytes delivered = the sizes of the delivered copies (%s, want %d)" % (got_dlvd, want_dlvd))
+        # per-message sizes: sender@client.test sent messages 1 and 5 only (by SMTP)
+        m = re.search(r"Senders by message size\n-+\n((?:.*\n)*?)\n", r.stdout)
+        line = [l for l in (m.group(1).splitlines() if m else []) if "sender@client.test" in l]
+        want_s = sum(sizes.get(q, 0) for q in sender_qids if q in in_order)
+        got_s = re.match(r"\s*(\d+)([km]?)\s", line[0]) if line else None
+        ok(got_s and (int(got_s.group(1)) * unit[got_s.group(2)] == want_s or
+                      (got_s.group(2) and abs(int(got_s.group(1)) * 1024 - want_s) < 1024)),
+           "pflogsumm: Senders by message size counts sender@client.test's messages (%d bytes)" % want_s) or \
+            diag(m.group(0) if m else r.stdout[:3000])
 finally:
     try:
         os.chmod(DEMO, 0o700)

@@ -68,6 +68,7 @@
 #define CLEANUP_TLS_CIPHER	"tls_cipher"	/* S: "TLS_AES_256_GCM_SHA384" */
 #define CLEANUP_TLS_BITS	"tls_bits"	/* I */
 #define CLEANUP_AUTH_USER	"auth_user"	/* S: SASL identity of an authenticated client */
+#define CLEANUP_AUTH_METHOD	"auth_method"	/* S: its SASL mechanism ("PLAIN"); stored as sasl_method */
 #define CLEANUP_SESSION		"session"	/* S: smtpd session id for log correlation */
 #define CLEANUP_SERVICE		"service"	/* S: master.conf service name the message arrived on */
 #define CLEANUP_ORIGIN_UID	"origin_uid"	/* I: local submission: the submitting uid (pickup) */

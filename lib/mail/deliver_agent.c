@@ -5,6 +5,20 @@
  * Invariant: a recipient's final state (sent, bounced) is in its queue
  * file slot and fsync'ed before it is logged or answered, so a crash
  * after the delivery does not deliver again (deliver_proto.h).
+ *
+ * Lock: while it works on a request the agent holds a shared flock(2) on
+ * its read-write descriptor of the queue file (taken in
+ * deliver_job_begin, released in deliver_job_end before the reply is
+ * sent). Several agents may work on one message at once (different
+ * recipients); qmgr tests for an exclusive lock without waiting before
+ * it schedules a file, so a restarted qmgr never hands a message to a
+ * second agent while one that a killed qmgr started is still working on
+ * it (Postfix does the same). The descriptor is close-on-exec and
+ * deliver_as closes it in its children, so no child keeps the lock; a
+ * deliver_as child dies with its agent (PR_SET_PDEATHSIG), so nothing
+ * is delivered that the agent can no longer record. After
+ * the lock, every recipient's slot is read again: one that is final
+ * already is answered from its slot and not delivered again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,6 +47,8 @@
 #include "mail/service.h"
 
 #define DELIVER_HEADER_MAX	(1024 * 1024)	/* header bytes searched for Delivered-To */
+#define DELIVER_LOCK_TRIES	100		/* shared-lock attempts, DELIVER_LOCK_WAIT_US apart */
+#define DELIVER_LOCK_WAIT_US	20000
 
 /* deliver_now_us - microseconds since the epoch */
 static long long deliver_now_us(void)
@@ -67,6 +85,24 @@ static bool deliver_job_error(struct deliver_job *job, const char *text)
 	attr_add_str(&job->reply, DELIVER_TEXT, text);
 	job->failed = true;
 	return false;
+}
+
+/*
+ * deliver_job_lock - the shared lock on the read-write descriptor; waits
+ * at most DELIVER_LOCK_TRIES * DELIVER_LOCK_WAIT_US (qmgr's exclusive
+ * test holds it only for an instant); 0, or -1 with errno
+ */
+static int deliver_job_lock(int fd)
+{
+	for (int i = 0; i < DELIVER_LOCK_TRIES; i++) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		usleep(DELIVER_LOCK_WAIT_US);
+	}
+	errno = EWOULDBLOCK;
+	return -1;
 }
 
 /* deliver_job_begin - see deliver_agent.h */
@@ -121,14 +157,25 @@ bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame)
 		snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
 		return deliver_job_error(job, err);
 	}
+	if (deliver_job_lock(job->qf->fd) < 0) {
+		snprintf(err, sizeof(err), "%s: cannot lock the queue file: %s", job->queue_file,
+			 errno == EWOULDBLOCK ? "another process holds it" : strerror(errno));
+		return deliver_job_error(job, err);
+	}
 	job->ro = qfile_open(job->queue_file, 0, &qerr);
 	if (job->ro == NULL) {
 		snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
 		return deliver_job_error(job, err);
 	}
-	for (size_t i = 0; i < job->nrcpts; i++)
+	for (size_t i = 0; i < job->nrcpts; i++) {
 		if (job->index[i] < 0 || (uint64_t) job->index[i] >= job->qf->nrcpts)
 			return deliver_job_error(job, "rcpt_index out of range");
+		/* under the lock: what an earlier agent recorded is the truth */
+		if (qfile_rcpt_reread(job->qf, (size_t) job->index[i], &qerr) < 0) {
+			snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
+			return deliver_job_error(job, err);
+		}
+	}
 	attr_add_str(&job->reply, DELIVER_STATUS, "ok");
 	return true;
 }
@@ -145,6 +192,25 @@ static void deliver_dsn_parse(const char *dsn, struct qfile_rstatus *st)
 	}
 }
 
+/* deliver_job_log - see deliver_agent.h */
+void deliver_job_log(const struct deliver_job *job, const char *to, const char *orig_to,
+		     const struct deliver_out *out, const char *relay)
+{
+	const char *status = out->state == DELIVER_SENT ? "sent" :
+		out->state == DELIVER_BOUNCE ? "bounced" : "deferred";
+	long long now = deliver_now_us();
+	double delay, a, b, d;
+	bool show_orig = orig_to != NULL && !str_eq_nocase(orig_to, to);
+
+	delay = job->arrival > 0 ? (double) now / 1e6 - (double) job->arrival : 0;
+	a = job->queued_us > 0 && job->arrival > 0 ? (double) job->queued_us / 1e6 - (double) job->arrival : 0;
+	b = job->queued_us > 0 ? (double) (job->start_us - job->queued_us) / 1e6 : 0;
+	d = (double) (now - job->start_us) / 1e6;
+	msg_info("%s: to=<%s>%s%s%s, relay=%s, delay=%.2f, delays=%.2f/%.2f/0/%.2f, dsn=%s, status=%s (%s)",
+		 job->qid, to, show_orig ? ", orig_to=<" : "", show_orig ? orig_to : "", show_orig ? ">" : "",
+		 relay, delay < 0 ? 0 : delay, a < 0 ? 0 : a, b < 0 ? 0 : b, d, out->dsn, status, out->text);
+}
+
 /* deliver_job_result - see deliver_agent.h */
 void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
 			const char *relay)
@@ -152,7 +218,6 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 	const char *status = out->state == DELIVER_SENT ? "sent" :
 		out->state == DELIVER_BOUNCE ? "bounced" : "deferred";
 	long long now = deliver_now_us();
-	double delay, a, b, d;
 
 	if (out->state != DELIVER_DEFER) {
 		struct qfile_rstatus st = job->qf->rcpts[job->index[i]].status;
@@ -168,13 +233,8 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 			msg_error("%s: cannot record the result of <%s> in %s: %s", job->qid,
 				  job->rcpt[i], job->queue_file, qerr.text);
 	}
-	delay = job->arrival > 0 ? (double) now / 1e6 - (double) job->arrival : 0;
-	a = job->queued_us > 0 && job->arrival > 0 ? (double) job->queued_us / 1e6 - (double) job->arrival : 0;
-	b = job->queued_us > 0 ? (double) (job->start_us - job->queued_us) / 1e6 : 0;
-	d = (double) (now - job->start_us) / 1e6;
-	msg_info("%s: to=<%s>, relay=%s, delay=%.2f, delays=%.2f/%.2f/0/%.2f, dsn=%s, status=%s (%s)",
-		 job->qid, job->rcpt[i], relay, delay < 0 ? 0 : delay, a < 0 ? 0 : a, b < 0 ? 0 : b,
-		 d, out->dsn, status, out->text);
+	if (!out->logged)
+		deliver_job_log(job, job->rcpt[i], NULL, out, relay);
 	attr_add_int(&job->reply, DELIVER_R_INDEX, job->index[i]);
 	attr_add_str(&job->reply, DELIVER_R_STATUS, status);
 	attr_add_str(&job->reply, DELIVER_R_DSN, out->dsn);
@@ -182,9 +242,36 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 	attr_add_str(&job->reply, DELIVER_R_TEXT, out->text);
 }
 
-/* deliver_job_end - release the queue files and arrays */
+/* deliver_job_done_already - true when recipient i's slot is final: answered from the slot */
+static bool deliver_job_done_already(struct deliver_job *job, size_t i)
+{
+	const struct qfile_rstatus *st = &job->qf->rcpts[job->index[i]].status;
+	const char *status = st->state == QFILE_DELIVERED ? "sent" : "bounced";
+	char dsn[16];
+
+	if (st->state != QFILE_DELIVERED && st->state != QFILE_BOUNCED)
+		return false;
+	if (st->dsn_class == 2 || st->dsn_class == 5)
+		str_fmt(dsn, sizeof(dsn), "%u.%u.%u", st->dsn_class, st->dsn_subject, st->dsn_detail);
+	else
+		str_copy(dsn, st->state == QFILE_DELIVERED ? "2.0.0" : "5.0.0", sizeof(dsn));
+	msg_info("%s: <%s>: %s already (recorded in the queue file); not delivered again", job->qid,
+		 job->rcpt[i], st->state == QFILE_DELIVERED ? "delivered" : "bounced");
+	attr_add_int(&job->reply, DELIVER_R_INDEX, job->index[i]);
+	attr_add_str(&job->reply, DELIVER_R_STATUS, status);
+	attr_add_str(&job->reply, DELIVER_R_DSN, dsn);
+	attr_add_str(&job->reply, DELIVER_R_RELAY, "none");
+	attr_add_str(&job->reply, DELIVER_R_TEXT, st->state == QFILE_DELIVERED ?
+		     "delivered already" : "bounced already");
+	return true;
+}
+
+/* deliver_job_end - release the lock, the queue files and arrays */
 void deliver_job_end(struct deliver_job *job)
 {
+	if (job->qf != NULL && flock(job->qf->fd, LOCK_UN) < 0)
+		msg_warn("%s: unlock %s: %s", job->qid ? job->qid : "request", job->queue_file,
+			 strerror(errno));
 	qfile_close(job->qf);
 	qfile_close(job->ro);
 	job->qf = job->ro = NULL;
@@ -266,13 +353,14 @@ void deliver_as(const struct deliver_cred *cred, int close_fd, long long timeout
 		struct deliver_out *out)
 {
 	int pfd[2];
-	pid_t pid;
+	pid_t pid, parent;
 	int status;
 
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
 		deliver_set(out, DELIVER_DEFER, "4.3.0", "pipe: %s", strerror(errno));
 		return;
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		close(pfd[0]);
@@ -289,8 +377,16 @@ void deliver_as(const struct deliver_cred *cred, int close_fd, long long timeout
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
 		memset(&res, 0, sizeof(res));
-		if (deliver_drop(cred, &res) == 0)
+		if (deliver_drop(cred, &res) == 0) {
+			/*
+			 * An agent killed in the middle takes its child along (set after
+			 * the uid change, which clears it): a delivery the agent cannot
+			 * record any more must not finish behind the lock's back.
+			 */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+				_exit(1);
 			fn(arg, &res);
+		}
 		if (write(pfd[1], &res, sizeof(res)) != (ssize_t) sizeof(res))
 			_exit(1);
 		_exit(0);
@@ -477,6 +573,9 @@ void deliver_serve(struct service *svc, int fd, const char *relay,
 			for (size_t i = 0; i < job.nrcpts; i++) {
 				struct deliver_out out;
 
+				memset(&out, 0, sizeof(out));
+				if (deliver_job_done_already(&job, i))
+					continue;
 				recipient(&job, i, &out, ctx);
 				deliver_job_result(&job, i, &out, relay);
 			}
@@ -527,4 +626,65 @@ void deliver_tally_result(const struct deliver_tally *t, const char *rcpt, struc
 		deliver_set(out, DELIVER_SENT, "2.0.0", "delivered to %d destinations", t->sent);
 	else
 		deliver_set(out, DELIVER_BOUNCE, "5.1.1", "no destination for <%s>", rcpt);
+}
+
+/* deliver_job_result_note - the note goes into the log line only */
+void deliver_job_result_note(struct deliver_job *job, size_t i, const struct deliver_out *out,
+			     const char *relay, const char *note)
+{
+	struct deliver_out o = *out;
+
+	if (note != NULL && note[0] != '\0' && !o.logged) {
+		struct deliver_out shown = o;
+		size_t nlen = strlen(note), room = sizeof(shown.text) - 1;
+		int keep = nlen < room ? (int) (room - nlen) : 0;
+
+		str_fmt(shown.text, sizeof(shown.text), "%.*s%s", keep, o.text, note);
+		deliver_job_log(job, job->rcpt[i], NULL, &shown, relay);
+		o.logged = true;
+	}
+	deliver_job_result(job, i, &o, relay);
+}
+
+/* deliver_serve_jobs - serve DELIVER requests, a whole request per call of job_fn */
+void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job_fn, void *ctx)
+{
+	int ms = (int) (service_config(svc)->global.ipc_timeout * 1000);
+
+	for (;;) {
+		struct attr_list frame;
+		struct deliver_job job;
+		char err[256];
+		int r;
+
+		attr_list_init(&frame);
+		r = ipc_recv(fd, &frame, 0, ms, err, sizeof(err));
+		if (r != 1) {
+			if (r < 0)
+				msg_warn("request: %s", err);
+			attr_list_free(&frame);
+			return;
+		}
+		if (deliver_job_begin(&job, &frame)) {
+			size_t left = 0;
+
+			for (size_t i = 0; i < job.nrcpts; i++) {
+				if (deliver_job_done_already(&job, i))
+					continue;
+				job.index[left] = job.index[i];
+				job.rcpt[left++] = job.rcpt[i];
+			}
+			job.nrcpts = left;
+			if (left > 0)
+				job_fn(&job, ctx);
+		}
+		deliver_job_end(&job);
+		if (ipc_send(fd, &job.reply, ms) != 0)
+			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request",
+				 strerror(errno));
+		deliver_job_free(&job);
+		attr_list_free(&frame);
+		if (service_stopping(svc))
+			return;
+	}
 }

@@ -41,6 +41,9 @@ struct deliver_out {
 	char state;			/* enum deliver_state */
 	char dsn[16];			/* "2.0.0" */
 	char text[DELIVER_TEXT_MAX];	/* "delivered to maildir" */
+	bool logged;			/* the agent logged this recipient's destinations
+					 * itself (deliver_job_log); deliver_job_result does
+					 * not log it again. deliver_serve starts it false. */
 };
 
 /* deliver_set - fill out (printf-style text); returns 0 for SENT, -1 otherwise */
@@ -79,6 +82,16 @@ bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame);
  */
 void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
 			const char *relay);
+/*
+ * deliver_job_log - the Postfix-shape delivery line for one destination
+ * of job: "QID: to=<to>, orig_to=<orig_to>, relay=R, delay=D,
+ * delays=a/b/0/d, dsn=X.Y.Z, status=S (text)"; orig_to is left out when
+ * NULL or the same address as to (an agent that expands a recipient, as
+ * local does aliases, logs each final destination with the recipient as
+ * orig_to, the way Postfix's local does).
+ */
+void deliver_job_log(const struct deliver_job *job, const char *to, const char *orig_to,
+		     const struct deliver_out *out, const char *relay);
 /* deliver_job_end - release everything but job->reply (send it, then deliver_job_free) */
 void deliver_job_end(struct deliver_job *job);
 void deliver_job_free(struct deliver_job *job);
@@ -114,6 +127,22 @@ struct service;
  */
 void deliver_serve(struct service *svc, int fd, const char *relay,
 		   deliver_recipient_fn recipient, void *ctx);
+/*
+ * deliver_serve_jobs - the same loop for agents that work on a whole
+ * request at once (smtp: one transaction for many recipients). Recipients
+ * whose slot is final already are answered from it and left out of the
+ * job; job() must call deliver_job_result (or _note) once for each
+ * recipient left.
+ */
+typedef void (*deliver_job_fn)(struct deliver_job *job, void *ctx);
+void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job, void *ctx);
+/*
+ * deliver_job_result_note - deliver_job_result with note (NULL: none)
+ * added to the log line's status text only, e.g. smtp's "tls=TLSv1.3
+ * cipher=... verified=dane-ee policy=dane"; qmgr gets out->text alone
+ */
+void deliver_job_result_note(struct deliver_job *job, size_t i, const struct deliver_out *out,
+			     const char *relay, const char *note);
 
 /* deliver_cred - whom a delivery runs as */
 struct deliver_cred {

@@ -24,6 +24,13 @@
  * dns_event_attach installs, or from dns_wait) with the answer, which it
  * then owns. Several lookups may run at once (MX, then A + AAAA + TLSA of
  * every MX host in parallel). Synchronous use: dns_lookup.
+ * Callbacks never run inside dns_query or dns_lookup: answers to other
+ * lookups that arrive while dns_lookup waits are kept for the next
+ * dns_process/dns_wait (an attached event loop is woken for them). A
+ * callback may start lookups but must not call dns_free; dns_free drops
+ * pending lookups without calling back. libunbound resolves in a thread
+ * of this process, started by the first lookup (so after the chroot and
+ * the drop); a forked child must not use its parent's struct dns.
  *
  * Verdicts: a bogus answer is never data: status DNS_TEMPFAIL and
  * security DNS_BOGUS, with libunbound's why_bogus in why (the caller
@@ -72,7 +79,8 @@ struct dns_rr {
 		struct in_addr a;
 		struct in6_addr aaaa;
 		char ptr[DNS_NAME_MAX + 1];					/* no final dot */
-		char *txt;							/* strings of one record joined, NUL-terminated */
+		char *txt;							/* strings of one record joined, NUL-terminated; a record
+									   longer than DNS_TXT_MAX - 1 or holding a NUL is left out */
 		struct { uint8_t usage, selector, mtype; uint8_t *data; size_t len; } tlsa;
 	} u;
 };
@@ -93,6 +101,14 @@ struct dns;
 /* dns_new - a resolver from the global configuration; NULL with err */
 struct config;
 struct dns *dns_new(const struct config *cfg, char *err, size_t errlen);
+/*
+ * dns_config_check - the dns_ parameters of cfg (dns_resolver_mode is
+ * one of the three, forwarder syntax, files readable) as problems for
+ * "ternctl check", each naming the parameter; returns how many were
+ * added. dns_new checks the same and fails with the first one.
+ */
+struct config_problems;
+int dns_config_check(const struct config *cfg, struct config_problems *probs);
 void dns_free(struct dns *d);
 
 /* dns_answer_free - release an answer (NULL is fine) */

@@ -111,6 +111,18 @@ static int mbox_fcntl_lock(int fd)
 	return -1;
 }
 
+/* mbox_from_line - the From_ line (see mbox.h) */
+void mbox_from_line(const char *sender, struct buf *out)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	asctime_r(gmtime_r(&now, &tm), date);
+	date[strcspn(date, "\n")] = '\0';
+	buf_printf(out, "From %s  %s\n", sender[0] ? sender : "MAILER-DAEMON", date);
+}
+
 /* mbox_append - write the message at the end of fd; 0 or -1 with res */
 static int mbox_append(int fd, struct qfile *qf, const char *sender, const char *prefix,
 		       size_t prefix_len, struct maildir_result *res)
@@ -119,17 +131,12 @@ static int mbox_append(int fd, struct qfile *qf, const char *sender, const char 
 	struct mbox_quote st = {0, 0};
 	struct buf out;
 	char *io = xmalloc(MBOX_IO_SIZE);
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
 	ssize_t n;
 	char last = '\n';
 	int ret = -1;
 
 	buf_init(&out, 0);
-	asctime_r(gmtime_r(&now, &tm), date);
-	date[strcspn(date, "\n")] = '\0';
-	buf_printf(&out, "From %s  %s\n", sender[0] ? sender : "MAILER-DAEMON", date);
+	mbox_from_line(sender, &out);
 	buf_append(&out, prefix, prefix_len);
 	if (qfile_content_seek(qf, 0, &qerr) != 0) {
 		mbox_fail(res, "4.3.0", "queue file: %s", qerr.text);
@@ -165,21 +172,45 @@ out:
 	return ret;
 }
 
+/* mbox_dotlock_take - see mbox.h */
+int mbox_dotlock_take(const char *path, struct maildir_result *res)
+{
+	char *lock = str_dupf("%s.lock", path);
+	int dot = mbox_dotlock(lock);
+
+	if (dot < 0)
+		mbox_fail(res, "4.2.0", "cannot lock %s: %s", lock, strerror(errno));
+	free(lock);
+	return dot;
+}
+
+/* mbox_dotlock_drop - remove path.lock */
+void mbox_dotlock_drop(const char *path)
+{
+	char *lock = str_dupf("%s.lock", path);
+
+	unlink(lock);
+	free(lock);
+}
+
 /* mbox_deliver - see mbox.h */
 int mbox_deliver(const char *path, struct qfile *qf, const char *sender, const char *prefix,
 		 size_t prefix_len, long long limit, struct maildir_result *res)
 {
-	char *lock = str_dupf("%s.lock", path);
+	return mbox_deliver_flags(path, qf, sender, prefix, prefix_len, limit, 0, res);
+}
+
+/* mbox_deliver_flags - see mbox.h */
+int mbox_deliver_flags(const char *path, struct qfile *qf, const char *sender, const char *prefix,
+		       size_t prefix_len, long long limit, int flags, struct maildir_result *res)
+{
 	int dot = 0;
 	int fd = -1;
 	int ret = -1;
 	struct stat st;
 
-	dot = mbox_dotlock(lock);
-	if (dot < 0) {
-		mbox_fail(res, "4.2.0", "cannot lock %s: %s", lock, strerror(errno));
+	if (!(flags & MBOX_DOTLOCK_HELD) && (dot = mbox_dotlock_take(path, res)) < 0)
 		goto out;
-	}
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		mbox_fail(res, "4.2.0", "cannot open mailbox %s: %s", path, strerror(errno));
@@ -216,7 +247,6 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (dot > 0)
-		unlink(lock);
-	free(lock);
+		mbox_dotlock_drop(path);
 	return ret;
 }

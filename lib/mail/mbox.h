@@ -36,6 +36,29 @@ int mbox_deliver(const char *path, struct qfile *qf, const char *sender, const c
 		 size_t prefix_len, long long limit, struct maildir_result *res);
 
 /*
+ * mbox_deliver_flags - mbox_deliver with flags: MBOX_DOTLOCK_HELD means
+ * the caller holds path.lock already (local takes the dot-lock of a
+ * mail_spool_directory mbox as root, where the user may not create
+ * files, and delivers as the user), so only the fcntl lock is taken.
+ */
+#define MBOX_DOTLOCK_HELD	(1 << 0)
+int mbox_deliver_flags(const char *path, struct qfile *qf, const char *sender, const char *prefix,
+		       size_t prefix_len, long long limit, int flags, struct maildir_result *res);
+
+/*
+ * mbox_dotlock_take - create path.lock (waits as mbox_deliver does): 1
+ * locked, 0 the directory does not let the caller create it (deliver
+ * without), -1 with res (4.2.0) on a timeout or another error.
+ * mbox_dotlock_drop removes a lock that mbox_dotlock_take made.
+ */
+int mbox_dotlock_take(const char *path, struct maildir_result *res);
+void mbox_dotlock_drop(const char *path);
+
+struct buf;
+/* mbox_from_line - append "From sender date\n" (the mbox envelope line) to out */
+void mbox_from_line(const char *sender, struct buf *out);
+
+/*
  * mbox_quote - the From_ quoting state machine, exposed for tests: feed
  * n bytes, quoted output appended to out. st starts zeroed and carries
  * across calls; mbox_quote_end flushes what is pending.

@@ -315,6 +315,12 @@ const char *qfile_attr(const struct qfile *qf, const char *name, size_t *len);
 /* qfile_rcpt_find - index of the recipient whose slot is at slot_offset, or -1 */
 long qfile_rcpt_find(const struct qfile *qf, long long slot_offset);
 /*
+ * qfile_rcpt_reread - read recipient index's status slot from the file
+ * again (another process may have written it since qfile_open); a
+ * damaged slot reads as pending with slot_ok false. 0 or -1 with err.
+ */
+int qfile_rcpt_reread(struct qfile *qf, size_t index, struct qfile_error *err);
+/*
  * qfile_content_read - the next up to size content bytes: the count, 0 at
  * the end, -1 on a read error or, at the end of a read that started at
  * the beginning, a checksum mismatch (QFILE_ERR_CORRUPT).

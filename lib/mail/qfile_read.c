@@ -545,6 +545,24 @@ long qfile_rcpt_find(const struct qfile *qf, long long slot_offset)
 	return -1;
 }
 
+/* qfile_rcpt_reread - read recipient index's status slot from the file again */
+int qfile_rcpt_reread(struct qfile *qf, size_t index, struct qfile_error *err)
+{
+	unsigned char slot[QFILE_RSLOT_SIZE];
+	struct qfile_rcpt *r;
+
+	if (index >= qf->nrcpts)
+		return qfile_err(err, QFILE_ERR_USAGE, EINVAL, -1, "%s: no recipient %zu", qf->path, index);
+	r = &qf->rcpts[index];
+	if (rd_pread(qf, slot, sizeof(slot), r->slot_offset, err) < 0)
+		return -1;
+	r->slot_ok = qfile_rslot_decode(slot, &r->status) == 0;
+	if (!r->slot_ok)
+		r->status = (struct qfile_rstatus) {QFILE_PENDING, 0, 0, 0, 0, 0, 0};
+	qfile_err_clear(err);
+	return 0;
+}
+
 /* qfile_content_read - stream the content */
 ssize_t qfile_content_read(struct qfile *qf, void *buf, size_t size, struct qfile_error *err)
 {

@@ -6,7 +6,7 @@
  * The client connects to private/sts (relative to the working directory,
  * which is queue_directory for daemons; ternctl passes the full path),
  * keeps the connection for further requests, and reconnects once when the
- * service closed it. timeout bounds one whole request.
+ * service closed it. timeout (seconds) bounds one whole request.
  */
 #ifndef TERN_MAIL_STS_CLIENT_H
 #define TERN_MAIL_STS_CLIENT_H

@@ -1,7 +1,12 @@
 """deliver_test - helpers for the local and virtual agent tests: write a
 queue file with tern-qwrite, send a DELIVER request (deliver_proto.h) to
 private/<service> of a running instance, read a recipient's slot with
-terncat."""
+terncat.
+
+The queue files go to queue/QDIR, a directory qmgr never scans: a file
+in active/ could be taken by the instance's qmgr as well (it scans
+active/ when it starts, which may be after the file was written), and
+the test would race it."""
 import os
 import subprocess
 import time
@@ -9,13 +14,16 @@ import time
 import tern_ipc
 from tern_test import prog, run
 
+QDIR = "t-deliver"
+
 
 def qwrite(inst, sender, rcpts, content):
-    """A queue file in queue/active: its queue id."""
+    """A queue file in queue/QDIR: its queue id."""
     args = [prog("tern-qwrite"), "-s", sender]
     for r in rcpts:
         args += ["-r", r]
-    args.append(inst.path("queue", "active"))
+    os.makedirs(inst.path("queue", QDIR), exist_ok=True)
+    args.append(inst.path("queue", QDIR))
     r = subprocess.run(args, input=content, capture_output=True, timeout=30)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.decode())
@@ -24,7 +32,7 @@ def qwrite(inst, sender, rcpts, content):
 
 def deliver(inst, service, qid, sender, rcpts, indexes=None):
     """One DELIVER request: the reply as {"status", "text", "r": [(idx, status, dsn, relay, text)]}."""
-    attrs = [("op", "deliver"), ("queue_id", qid), ("queue_file", "active/" + qid),
+    attrs = [("op", "deliver"), ("queue_id", qid), ("queue_file", QDIR + "/" + qid),
              ("nexthop", ""), ("sender", sender), ("arrival", int(time.time())),
              ("queued_at", int(time.time() * 1e6)), ("flags", 0)]
     for i, r in enumerate(rcpts):
@@ -44,7 +52,7 @@ def deliver(inst, service, qid, sender, rcpts, indexes=None):
 
 def slot(inst, qid, index=0):
     """The status line of recipient index as terncat shows it ("delivered", "bounced 5.1.1"...)."""
-    r = run([prog("terncat"), "-e", inst.path("queue", "active", qid)])
+    r = run([prog("terncat"), "-e", inst.path("queue", QDIR, qid)])
     states = [l.split(":", 1)[1].strip() for l in r.stdout.splitlines() if l.strip().startswith("status:")]
     return states[index] if index < len(states) else None
 

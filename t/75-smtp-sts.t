@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""smtp MTA-STS enforcement (RFC 8461) through the sts service, in the
+test world: unsigned zones (no DANE), policies on the world's HTTPS server.
+
+Checked: enforce with a matching MX and a certificate of the test CA ->
+delivered, logged verified (pkix) with policy mta-sts enforce, an sts
+success event; enforce with an MX outside the policy -> deferred, nothing
+sent, a validation-failure event; testing with an MX outside the policy ->
+delivered anyway and the failure recorded as an sts event.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from tern_test import Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from world import World  # noqa: E402
+
+usable, why = World.usable()
+if not usable:
+    skip_all(why)
+if os.geteuid() != 0:
+    skip_all("the test world needs root (ports 25 and 443)")
+if not os.path.exists(prog("smtp")) or not os.path.exists(prog("sts")):
+    skip_all("the smtp agent or the sts service is not built")
+
+w = World()
+w.standard()
+w.certs(["mx.stsok.test", "mx.elsewhere.test"])
+w.zone("stsok.test", ["@ MX 10 mx", "mx A 127.0.0.26", "mta-sts A 127.0.0.4",
+                      '_mta-sts TXT "v=STSv1; id=1;"'], signed=False)
+w.zone("stsbad.test", ["@ MX 10 mx.elsewhere.test.", "mta-sts A 127.0.0.4",
+                       '_mta-sts TXT "v=STSv1; id=1;"'], signed=False)
+w.zone("ststest.test", ["@ MX 10 mx.elsewhere.test.", "mta-sts A 127.0.0.4",
+                        '_mta-sts TXT "v=STSv1; id=1;"'], signed=False)
+w.zone("elsewhere.test", ["mx A 127.0.0.27"], signed=False)
+w.sts_policy("stsok.test", "version: STSv1\nmode: enforce\nmx: mx.stsok.test\nmax_age: 86400\n")
+w.sts_policy("stsbad.test", "version: STSv1\nmode: enforce\nmx: mx.stsbad.test\nmax_age: 86400\n")
+w.sts_policy("ststest.test", "version: STSv1\nmode: testing\nmx: mx.ststest.test\nmax_age: 86400\n")
+w.start_dns()
+w.sts_server()
+
+s_ok = w.sink("127.0.0.26", cert="mx.stsok.test")
+s_else = w.sink("127.0.0.27", cert="mx.elsewhere.test")
+
+inst = Instance()
+inst.conf("dns_resolver_config", w.unbound_conf)
+inst.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
+inst.conf("sts_ca_file", w.ca_file, file="delivery.conf")
+r = inst.start()
+if not ok(r.returncode == 0, "instance starts"):
+    w.stop()
+    done()
+events_path = inst.path("queue", "tlsrpt", "events")
+
+
+def send(rcpt, subject):
+    """send - one message through sendmail"""
+    msg = "From: sender@local.test\nTo: %s\nSubject: %s\n\nbody of %s\n" % (rcpt, subject, subject)
+    r = run([prog("sendmail"), "-C", inst.dir, "-f", "sender@local.test", rcpt], input=msg)
+    if r.returncode != 0:
+        diag(r.stdout + r.stderr)
+    return r.returncode == 0
+
+
+def last_line(rcpt):
+    lines = [l for l in inst.log().splitlines() if "to=<%s>" % rcpt in l and "status=" in l]
+    return lines[-1] if lines else ""
+
+
+def events(domain):
+    try:
+        with open(events_path) as f:
+            evs = [dict(kv.split("=", 1) for kv in line.split()) for line in f if line.strip()]
+    except OSError:
+        return []
+    return [e for e in evs if e.get("domain") == domain]
+
+
+# enforce, matching MX
+ok(send("a@stsok.test", "enforce-ok"), "submitted to stsok.test")
+got = s_ok.wait(1, timeout=40)
+is_(len(got), 1, "enforce, matching MX: delivered")
+ok(wait_for(lambda: "status=" in last_line("a@stsok.test"), 20), "enforce ok: logged")
+line = last_line("a@stsok.test")
+like(line, "status=sent", "enforce ok: sent")
+like(line, "policy=mta-sts enforce", "enforce ok: policy mta-sts enforce")
+like(line, "verified=pkix", "enforce ok: verified by PKIX")
+ok(wait_for(lambda: any(e["result"] == "success" and e["policy"] == "sts" for e in events("stsok.test")), 10),
+   "enforce ok: sts success event")
+ev = events("stsok.test")
+if ev:
+    is_(ev[-1].get("mx_pattern"), "mx.stsok.test", "sts event carries the policy's mx pattern")
+    like(ev[-1].get("policy_string", ""), "mode:%20enforce", "sts event carries the policy lines")
+
+# enforce, MX outside the policy
+ok(send("b@stsbad.test", "enforce-mismatch"), "submitted to stsbad.test")
+ok(wait_for(lambda: "status=" in last_line("b@stsbad.test"), 40), "enforce mismatch: attempt logged")
+line = last_line("b@stsbad.test")
+like(line, "status=deferred", "enforce, MX not in the policy: deferred")
+like(line, "MTA-STS", "enforce mismatch: the reason names MTA-STS")
+is_(len(s_else.messages()), 0, "enforce mismatch: nothing sent to the MX")
+ok(wait_for(lambda: any(e["result"] == "validation-failure" and e["policy"] == "sts"
+                        for e in events("stsbad.test")), 10), "enforce mismatch: validation-failure event")
+diag(line)
+
+# testing, MX outside the policy
+ok(send("c@ststest.test", "testing-mismatch"), "submitted to ststest.test")
+got = s_else.wait(1, timeout=40)
+is_(len(got), 1, "testing, MX not in the policy: delivered anyway")
+ok(wait_for(lambda: "status=sent" in last_line("c@ststest.test"), 20), "testing: logged as sent")
+like(last_line("c@ststest.test"), "policy=mta-sts testing", "testing: policy mta-sts testing")
+ok(wait_for(lambda: any(e["result"] == "validation-failure" and e["policy"] == "sts"
+                        for e in events("ststest.test")), 10), "testing: the failure is recorded")
+
+inst.stop()
+w.stop()
+done()
