@@ -55,7 +55,7 @@ DEB_TEST  = perl mandoc openssl python3 swaks procps iproute2 db5.3-util \
 DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 
 # Programs: dir/name. Daemons live in libexecdir, tools in sbindir.
-DAEMONS = master/master qmgr/proxymap smtpd/smtpd qmgr/cleanup qmgr/pickup qmgr/qmgr delivery/error delivery/discard qmgr/bounce delivery/local delivery/virtual \
+DAEMONS = master/master qmgr/proxymap smtpd/smtpd qmgr/cleanup qmgr/pickup qmgr/qmgr qmgr/showq delivery/error delivery/discard qmgr/bounce delivery/local delivery/virtual \
           delivery/smtp delivery/sts smtpd/screen
 TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat cli/sendmail cli/terndrop cli/ternuser cli/ternqueue cli/ternsuper
 TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite t/qfile/tern-qgen t/dns/tern-dnsq

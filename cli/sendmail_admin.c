@@ -3,9 +3,11 @@
  * (sendmail -bp) lists the queue, "newaliases" (sendmail -bi) rebuilds
  * the alias databases.
  *
- * mailq reads the queue files itself (queue_list), so it needs the
- * rights to read the queue: root and mail_owner have them; anybody else
- * is told to ask the administrator (exit 77).
+ * mailq reads the queue files itself (queue_list) when it may (root and
+ * mail_owner); anybody else gets the same listing from the showq service
+ * (queue_print.h), which checks authorized_mailq_users against the
+ * caller's uid; when showq does not answer they are told to ask the
+ * administrator (exit 77).
  *
  * newaliases builds every hash: and btree: table of alias_maps from its
  * text file (a proxy: prefix is looked through), as "ternmap" would;
@@ -24,6 +26,7 @@
 #include "base/msg.h"
 #include "base/str.h"
 #include "mail/queue_list.h"
+#include "mail/queue_print.h"
 #include "mail/table.h"
 #include "sendmail.h"
 
@@ -40,9 +43,20 @@ int sendmail_admin_mailq(struct sendmail *sm)
 	}
 	if (queue_list_mailq(stdout, q, err, sizeof(err)) >= 0)
 		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
-	if (errno == EACCES || errno == EPERM) {
+	if ((errno == EACCES || errno == EPERM) && getuid() != 0) {
+		size_t missing;
+
+		/* the showq service lists it for users who cannot read the queue */
+		if (queue_print_showq(stdout, q, QUEUE_PRINT_MAILQ, NULL, 0, &missing, err,
+				      sizeof(err)) == 0)
+			return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+		if (errno == EACCES) {
+			msg_error("%s", err);
+			return EX_NOPERM;
+		}
 		msg_error("permission denied: ask the administrator (the queue in %s can be read "
-			  "only by root and %s)", q, sm->cfg.global.mail_owner);
+			  "only by root and %s, and showq does not answer: %s)", q,
+			  sm->cfg.global.mail_owner, err);
 		return EX_NOPERM;
 	}
 	msg_error("cannot list the queue: %s", err);

@@ -102,6 +102,7 @@ static const struct init_service {
 	{"pickup", -1, "unix", "n", "-", "n", "60", "1", "pickup", "", "local submission: sendmail, and the maildrop"},
 	{"cleanup", -1, "unix", "-", "-", "n", "-", "0", "cleanup", "", "the only queue writer"},
 	{"qmgr", -1, "unix", "n", "-", "n", "300", "1", "qmgr", "", "the scheduler"},
+	{"showq", -1, "unix", "n", "-", "y", "-", "-", "showq", "", "queue listings for users who cannot read the queue (mailq)"},
 	{"bounce", -1, "unix", "-", "-", "n", "-", "0", "bounce", "", "delivery status notifications"},
 	{"proxymap", -1, "unix", "-", "-", "n", "-", "-", "proxymap", "",
 	 "table lookups for chrooted daemons (proxy: tables)"},

@@ -8,19 +8,19 @@
  *	ternqueue [-c dir] -s site		flush one site: "F site"
  *	ternqueue [-c dir] -i QUEUEID		deliver one deferred message now
  *
- * The listings come from queue_list (lib/mail/queue_list.h), the code
- * mailq (sendmail -bp) runs too, so both print the same thing; the wide
- * and JSON layouts are in ternqueue_print.c. Each queue file's envelope
- * is read once (no content), defer/QID only for messages that were
- * deferred, and nothing forks: a queue of 100,000 messages lists in
- * seconds.
+ * The listings come from queue_print (lib/mail/queue_print.h), on top
+ * of queue_list, the code mailq (sendmail -bp) runs too, so both print
+ * the same thing. Each queue file's envelope is read once (no content),
+ * defer/QID only for messages that were deferred, and nothing forks: a
+ * queue of 100,000 messages lists in seconds.
  *
- * Who may list: root and mail_owner, and users named in
- * authorized_mailq_users (default static:anyone). The queue directories
- * are private to mail_owner, so for now an ordinary user gets
- * "permission denied" from the directories themselves; a showq-like
- * listing service is the planned way round (see ternqueue(1), BUGS).
- *
+ * Who may list: root and mail_owner read the queue directories
+ * themselves. Anybody else cannot (they are mail_owner's, mode 0700), so
+ * ternqueue asks the showq service (public/showq), which checks the
+ * caller's uid against authorized_mailq_users (default static:anyone)
+ * and streams the same listing back. ternqueue checks that list itself
+ * first, for a quick and clear refusal.
+
  * -i works by making deferred/QID due now (its modification time is its
  * next attempt, qmgr(8)) and sending "A": qmgr's next deferred scan
  * takes it. That needs write access to the queue: root or mail_owner.
@@ -44,7 +44,7 @@
 #include "base/str.h"
 #include "mail/config.h"
 #include "mail/qid.h"
-#include "ternqueue.h"
+#include "mail/queue_print.h"
 
 #define TERNQUEUE_USAGE \
 	"usage: ternqueue [-c dir] -p [-w] [QUEUEID...] | -j [QUEUEID...] | -f | -s site | -i QUEUEID\n"
@@ -86,36 +86,31 @@ static int ternqueue_config(const char *dir, struct config *cfg)
 static int ternqueue_list_error(const char *err)
 {
 	if (errno == EACCES) {
-		msg_error("%s (only root and mail_owner can read the queue for now)", err);
+		msg_error("%s", err);
 		return EX_NOPERM;
 	}
+	if (errno == ENOENT || errno == ECONNREFUSED) {
+		msg_error("%s (is tern running? showq lists the queue for users who cannot read it)",
+			  err);
+		return EX_UNAVAILABLE;
+	}
 	msg_error("%s", err);
-	return errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+	return EX_IOERR;
 }
 
-/* ternqueue_list - -p and -j */
+/* ternqueue_list - -p and -j: directly when the queue is readable, else through showq */
 static int ternqueue_list(const struct ternqueue_opts *o, const char *qdir, char **ids, size_t nids)
 {
-	struct ternqueue_printer p = {stdout, o->action == 'j', 0, 0};
+	enum queue_print_layout layout = o->action == 'j' ? QUEUE_PRINT_JSON :
+	    o->wide ? QUEUE_PRINT_WIDE : QUEUE_PRINT_MAILQ;
 	char err[512] = "";
 	size_t missing = 0;
-	int rc = 0;
 
-	if (o->action == 'p' && !o->wide) {
-		if (queue_list_mailq_ids(stdout, qdir, ids, nids, &missing, err, sizeof(err)) < 0)
+	if (queue_print_listing(stdout, qdir, layout, ids, nids, &missing, err, sizeof(err)) < 0) {
+		if (errno != EACCES || getuid() == 0)
 			return ternqueue_list_error(err);
-	} else {
-		if (nids == 0)
-			rc = queue_list_walk(qdir, ternqueue_print_item, &p, err, sizeof(err));
-		for (size_t i = 0; i < nids && rc >= 0; i++) {
-			rc = qid_valid(ids[i]) ? queue_list_find(qdir, ids[i], ternqueue_print_item, &p, err,
-								 sizeof(err)) : 1;
-			if (rc == 1)
-				missing++;
-		}
-		if (rc < 0)
+		if (queue_print_showq(stdout, qdir, layout, ids, nids, &missing, err, sizeof(err)) < 0)
 			return ternqueue_list_error(err);
-		ternqueue_print_end(&p);
 	}
 	if (missing > 0) {
 		msg_error("%zu queue id%s not found", missing, missing == 1 ? "" : "s");

@@ -163,9 +163,14 @@ static void virtual_pre_jail(struct service *svc)
 			 v->uid_maps ? "that virtual_uid_maps does not know " : "");
 }
 
-/* virtual_record - merge one outcome */
-static void virtual_record(struct virtual_exp *e, const struct deliver_out *out)
+/*
+ * virtual_record - log one destination's outcome ("to=<to>, orig_to=<the
+ * recipient>", as Postfix logs what its cleanup's virtual aliasing made)
+ * and merge it into the recipient's
+ */
+static void virtual_record(struct virtual_exp *e, const char *to, const struct deliver_out *out)
 {
+	deliver_job_log(e->job, to, e->rcpt, out, VIRTUAL_RELAY);
 	deliver_tally_add(&e->tally, e->job->qid, e->rcpt, out);
 }
 
@@ -357,7 +362,7 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 		free(full);
 	}
 	free(path);
-	virtual_record(e, &out);
+	virtual_record(e, addr, &out);
 }
 
 /* virtual_is_ours - domain is a virtual mailbox domain */
@@ -379,14 +384,14 @@ static void virtual_address(struct virtual *v, struct virtual_exp *e, const char
 
 	if (depth > VIRTUAL_DEPTH_MAX || e->nseen > VIRTUAL_TARGETS_MAX) {
 		deliver_set(&out, DELIVER_BOUNCE, "5.4.6", "virtual alias expansion too deep or too wide at <%s>", addr);
-		virtual_record(e, &out);
+		virtual_record(e, addr, &out);
 		free(addr);
 		return;
 	}
 	r = virtual_lookup(v->aliases, addr, &value, err, sizeof(err));
 	if (r < 0) {
 		deliver_set(&out, DELIVER_DEFER, "4.3.0", "virtual_alias_maps lookup failure: %s", err);
-		virtual_record(e, &out);
+		virtual_record(e, addr, &out);
 	} else if (r == 1 && !virtual_seen(e, addr)) {
 		char *copy = xstrdup(value), *cp = copy, *t;
 
@@ -434,9 +439,12 @@ static void virtual_recipient(struct virtual *v, struct deliver_job *job, size_t
 		if (deliver_forward(job, (const char *const *) e.fwd, e.nfwd, rcpt, false,
 				    (int) v->g->ipc_timeout, qid, sizeof(qid), &f) == 0)
 			deliver_set(&f, DELIVER_SENT, "2.0.0", "forwarded as %s", qid);
-		virtual_record(&e, &f);
+		for (size_t k = 0; k < e.nfwd; k++)	/* one line per address */
+			deliver_job_log(job, e.fwd[k], rcpt, &f, VIRTUAL_RELAY);
+		deliver_tally_add(&e.tally, job->qid, rcpt, &f);
 	}
 	deliver_tally_result(&e.tally, rcpt, out);
+	out->logged = deliver_tally_total(&e.tally) > 0;	/* each destination has its line */
 	for (size_t k = 0; k < e.nseen; k++)
 		free(e.seen[k]);
 	for (size_t k = 0; k < e.nfwd; k++)

@@ -28,7 +28,7 @@ for p in ("master", "cleanup", "qmgr", "local", "discard", "ternctl", "ternsuper
     if not os.access(prog(p), os.X_OK):
         skip_all("%s is not built" % p)
 
-inst = Instance()
+inst = Instance(keep=bool(os.environ.get("TERN_KEEP")))
 Q = inst.path("queue")
 BOXES = inst.path("boxes")
 os.makedirs(BOXES)

@@ -6,6 +6,7 @@ catch-all, an unknown address (5.1.1), a full mailbox (4.2.2); the
 mailbox files belong to virtual_uid (mail_owner), never root."""
 import os
 import pwd
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -72,6 +73,14 @@ try:
     like(slot(inst, qid, 2), "bounced", "unknown: slot bounced")
     is_(len(maildir_files(demo)), 3, "demo got the alias and the catch-all copies")
     is_(len(maildir_files(os.path.join(MAIL, "example.test", "bob"))), 1, "bob got the alias copy")
+    # one delivery line per final mailbox, orig_to= the recipient (Postfix's shape)
+    log = inst.log()
+    for to, orig in (("demo@demo.test", "team@demo.test"), ("bob@example.test", "team@demo.test"),
+                     ("demo@demo.test", "anything@catch.test")):
+        ok(re.search(r": %s: to=<%s>, orig_to=<%s>, relay=virtual, .*status=sent \(delivered to maildir\)"
+                     % (qid, re.escape(to), re.escape(orig)), log), "log: to=<%s>, orig_to=<%s>" % (to, orig))
+    ok(re.search(r": %s: to=<nobody@demo.test>, relay=virtual, .*status=bounced" % qid, log),
+       "log: the unknown address without orig_to")
 
     big = b"Subject: big\n\n" + b"x" * 3000 + b"\n"
     qid = qwrite(inst, "s@example.org", ["bob@example.test"], big)
@@ -82,6 +91,8 @@ try:
     qid = qwrite(inst, "s@example.org", ["out@demo.test"], body)
     rep = deliver(inst, "virtual", qid, "s@example.org", ["out@demo.test"])
     is_(rep["r"][0][1], "sent", "alias to a remote address: forwarded") or diag(rep)
+    ok(re.search(r": %s: to=<someone@remote.example>, orig_to=<out@demo.test>, relay=virtual, .*"
+                 r"\(forwarded as \w+\)" % qid, inst.log()), "log: the forwarded address with orig_to")
     like(inst.log(), "relay=virtual, delay=", "Postfix-shape log line")
 finally:
     inst.cleanup()

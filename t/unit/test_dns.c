@@ -439,15 +439,16 @@ static void test_mutations(void)
 {
 	struct pkt base, p;
 	struct dns_answer a;
-	size_t at, skipped;
+	size_t at, skipped, target;
 	char why[DNS_WHY_MAX];
 	int consistent = 1;
 
 	header(&base, "example.test", DNS_T_MX, 3);
 	at = rrhead(&base, 12, CNAME, 60);
+	target = base.n;
 	putname(&base, "mail.example.test");
 	rdlen_fix(&base, at);
-	at = rrhead(&base, 12, DNS_T_MX, 300);
+	at = rrhead(&base, target, DNS_T_MX, 300);	/* owned by the CNAME target */
 	put16(&base, 10);
 	putptr(&base, 12);
 	rdlen_fix(&base, at);
@@ -456,6 +457,10 @@ static void test_mutations(void)
 	put8(&base, 'h');
 	put8(&base, 'i');
 	rdlen_fix(&base, at);
+	ok(parse(&base, DNS_T_MX, &a, &skipped, why) == 0 && a.n == 1 &&
+	   strcmp(a.rr[0].u.mx.host, "example.test") == 0 && strcmp(a.canon, "mail.example.test") == 0,
+	   "unmutated packet: MX of the CNAME target");
+	clear(&a);
 	srandom(71);
 	for (int round = 0; round < 20000; round++) {
 		int r;
