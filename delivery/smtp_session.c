@@ -343,7 +343,7 @@ static int smtp_handshake(struct smtp_open_ctx *c, struct smtp_session *s)
 	SSL *ssl;
 
 	smtp_stream_drop_input(&s->st);
-	ssl = smtp_tls_connect(c->tlsh, s->st.fd, (int) c->a->p->smtp_helo_timeout, &s->tls_out);
+	ssl = smtp_tls_connect(c->tlsh, s->st.fd, (int) c->a->p->smtp_tls_handshake_timeout, &s->tls_out);
 	if (ssl == NULL) {
 		str_fmt(c->why, sizeof(c->why), "TLS handshake with %s failed: %s", s->relay,
 			s->tls_out.why[0] ? s->tls_out.why : "unknown error");

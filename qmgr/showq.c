@@ -197,12 +197,23 @@ out:
 	attr_list_free(&req);
 }
 
+/* showq_uid - the uid of user name, or -1 (getpwnam_r: the skeleton holds getpwnam's result) */
+static long long showq_uid(const char *name)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return -1;
+	return (long long) pw.pw_uid;
+}
+
 /* showq_pre_jail - who may list (user names to uids), the time zone */
 static void showq_pre_jail(struct service *svc)
 {
 	const struct config *cfg = service_config(svc);
 	char *const *users = cfg->global.authorized_mailq_users;
-	struct passwd *pw;
+	long long uid;
 	size_t n = 0;
 
 	tzset();
@@ -210,13 +221,13 @@ static void showq_pre_jail(struct service *svc)
 	while (users && users[n])
 		n++;
 	showq.uids = xcalloc(n + 1, sizeof(uid_t));
-	if ((pw = getpwnam(cfg->global.mail_owner)) != NULL)
-		showq.uids[showq.nuids++] = pw->pw_uid;
+	if ((uid = showq_uid(cfg->global.mail_owner)) >= 0)
+		showq.uids[showq.nuids++] = (uid_t) uid;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(users[i], "static:anyone") == 0)
 			showq.anyone = true;
-		else if ((pw = getpwnam(users[i])) != NULL)
-			showq.uids[showq.nuids++] = pw->pw_uid;
+		else if ((uid = showq_uid(users[i])) >= 0)
+			showq.uids[showq.nuids++] = (uid_t) uid;
 		else
 			msg_warn("authorized_mailq_users: %s: no such user", users[i]);
 	}

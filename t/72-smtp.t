@@ -49,7 +49,7 @@ inst = Instance()
 inst.conf("dns_resolver_config", w.unbound_conf)
 inst.conf("transport_maps", "inline:{r72.test=smtp:[127.0.72.9]:2526}", file="qmgr.conf")
 inst.conf("smtp_connection_cache_time", "20s", file="delivery.conf")
-inst.conf("smtp_tls_CAfile", w.ca_file, file="delivery.conf")
+inst.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
 inst.conf("smtp_helo_name", "client.t72.test", file="delivery.conf")
 r = inst.start()
 ok(r.returncode == 0, "instance started")
@@ -63,7 +63,8 @@ def send(rcpts, body="Subject: t72\n\nhello\n", mail_options=(), rcpt_options=()
         with smtplib.SMTP("127.0.0.1", PORT, timeout=30) as c:
             c.ehlo("t72.test")
             if isinstance(body, str):
-                body = body.replace("\n", "\r\n").encode()
+                body = body.encode()
+            body = body.replace(b"\n", b"\r\n")
             c.sendmail(sender, rcpts, body, mail_options=list(mail_options), rcpt_options=list(rcpt_options))
         return True
     except (smtplib.SMTPException, OSError) as e:

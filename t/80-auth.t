@@ -210,6 +210,13 @@ is_((code, enh(text)), (452, "4.5.3"), "smtpd_max_recipients applies to authenti
 c.cmd("QUIT")
 c.close()
 
+# --- AUTH and MAIL in one write: MAIL waits for the verdict and counts as authenticated
+c, lines = tls_session(inst.submission, source=OUTSIDE)
+c.send("AUTH PLAIN %s\r\nMAIL FROM:<%s>\r\nRCPT TO:<p@remote.example>\r\n" % (plain(ALICE, ALICE_PW), ALICE))
+replies = [c.reply()[0] for _ in range(3)]
+is_(replies, [235, 250, 250], "pipelined AUTH, MAIL, RCPT: answered in order, the relay allowed")
+c.close()
+
 # --- unauthenticated outside client: no relay
 c, lines = tls_session(inst.submission, source=OUTSIDE)
 c.cmd("MAIL FROM:<%s>" % ALICE)
