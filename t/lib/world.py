@@ -75,11 +75,14 @@ answer comes with rcode 0 and the forged data. Keys change with every World,
 so tests read TLSA data from w.tlsa311() etc. and never hard-code it.
 
 Sinks record each accepted message as JSON:
-    {"seq", "session", "peer", "proto" ("ESMTP"|"LMTP"), "helo", "tls" (version or
+    {"seq", "session", "time", "peer", "proto" ("ESMTP"|"LMTP"), "helo", "tls" (version or
      None), "cipher", "sni", "auth" (user or None), "mail_from", "mail_params"
      (dict KEYWORD -> value or None), "rcpts" ([[addr, params-dict]]),
      "rcpts_rejected" ([[addr, reply]]), "reply" (the DATA reply; for LMTP
      "lmtp_replies" [[addr, reply]]), "accepted", "data" (text), "data_b64"}
+commands() gives the client's lines per session as sent (AUTH answers
+included); lines starting "# " are the sink's own notes (discarded input
+after STARTTLS, failed handshakes, hang-ups).
 """
 import atexit
 import base64

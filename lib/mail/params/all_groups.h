@@ -22,7 +22,7 @@
  */
 
 #define PARAM_GROUP smtpd
-GROUP(smtpd, "smtpd.conf", "smtpd")
+GROUP(smtpd, "smtpd.conf", "smtpd, screen")
 #include "mail/params/smtpd.def"
 GROUP_END
 #undef PARAM_GROUP
