@@ -51,6 +51,12 @@ static const struct ternctl_cmd ternctl_commands[] = {
 	 "create a private instance in DIR"},
 	{"sts", ternctl_sts, NULL, "show|purge|fetch|refresh DOMAIN",
 	 "MTA-STS policy cache: show or drop a domain's policy, or fetch it now"},
+	{"authlog", ternctl_authlog, NULL, "[-n N] [--ip ADDR]", "the last failed AUTH attempts (auth_failure_log)"},
+	{"ban", ternctl_ban, NULL, "ADDR[/LEN] [TIME]", "ban a client address or network now"},
+	{"unban", ternctl_unban, NULL, "ADDR[/LEN]", "lift a ban"},
+	{"bans", ternctl_bans, NULL, "", "the bans in force"},
+	{"unfreeze", ternctl_unfreeze, NULL, "ACCOUNT", "thaw an account frozen for suspected hijacking; release its mail"},
+	{"frozen", ternctl_frozen, NULL, "", "the frozen accounts"},
 	{"help", NULL, ternctl_help, "", "this list"},
 };
 

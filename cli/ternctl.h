@@ -26,4 +26,12 @@ int ternctl_check(const char *dir, int argc, char **argv);
 /* ternctl_sts.c: the MTA-STS policy cache of the sts service */
 int ternctl_sts(const struct config *cfg, int argc, char **argv);
 
+/* ternctl_screen.c: the screen service (bans, frozen accounts) and the auth-failure log */
+int ternctl_authlog(const struct config *cfg, int argc, char **argv);
+int ternctl_ban(const struct config *cfg, int argc, char **argv);
+int ternctl_unban(const struct config *cfg, int argc, char **argv);
+int ternctl_bans(const struct config *cfg, int argc, char **argv);
+int ternctl_unfreeze(const struct config *cfg, int argc, char **argv);
+int ternctl_frozen(const struct config *cfg, int argc, char **argv);
+
 #endif

@@ -17,9 +17,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,6 +109,7 @@ struct local_box {
 	const char *command;		/* command destination */
 	const char *to;			/* the address being delivered */
 	bool dot_held;			/* the parent holds the spool mbox's dot-lock */
+	pid_t agent;			/* the local process that records the result */
 };
 
 /* local_box_run - in the child, as the owner */
@@ -121,6 +124,15 @@ static void local_box_run(void *arg, struct deliver_out *out)
 	size_t len;
 	int r;
 
+	/*
+	 * Die with the agent: a delivery it can no longer record in the queue
+	 * file would be made again after a restart (set after the uid change,
+	 * which clears it)
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != b->agent) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "the local process is gone");
+		return;
+	}
 	if (b->command != NULL) {
 		local_command(b->command, b->priv, e, b->to, p->command_time_limit, out);
 		return;
@@ -198,7 +210,7 @@ static char *local_spool_prepare(struct local *lc, const struct local_priv *priv
 static void local_run(struct local_exp *e, const struct local_priv *priv, const char *path,
 		      const char *command, const char *to)
 {
-	struct local_box b = {e, priv, path, command, to, false};
+	struct local_box b = {e, priv, path, command, to, false, getpid()};
 	struct deliver_cred cred = {priv->uid, priv->gid};
 	struct deliver_out out;
 	long long timeout = e->lc->p->command_time_limit;

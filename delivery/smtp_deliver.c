@@ -142,7 +142,7 @@ static void smtp_try_hosts(struct smtp_agent *a, struct smtp_msg *m, struct smtp
 			if (plan->unusable) {
 				msg_info("%s: skipping %s: %s", job->qid, h->name, plan->why);
 				if (plan->permanent)
-					deliver_set(last, DELIVER_BOUNCE, "5.7.10", "REQUIRETLS: %s", plan->why);
+					deliver_set(last, DELIVER_BOUNCE, "5.7.10", "%s", plan->why);
 				else
 					deliver_set(last, DELIVER_DEFER, "4.7.5", "%s", plan->why);
 				str_copy(last_relay, h->name, SMTP_RELAY_MAX);

@@ -199,6 +199,8 @@ static int smtp_mx_cmp(const void *x, const void *y)
 /* smtp_route_shuffle - random order among hosts of equal preference */
 static void smtp_route_shuffle(struct smtp_route *rt)
 {
+	if (rt->nhost < 2)
+		return;
 	qsort(rt->host, rt->nhost, sizeof(*rt->host), smtp_mx_cmp);
 	for (size_t i = 0; i < rt->nhost; ) {
 		size_t j = i;

@@ -325,8 +325,10 @@ static struct smtp_session *smtp_session_new(struct smtp_open_ctx *c, int fd, co
 		str_fmt(s->relay, sizeof(s->relay), "%s[%s]:%u", host, addr, port);
 	else
 		str_fmt(s->relay, sizeof(s->relay), "%s", host);
-	if (c->tlsh)
+	if (c->tlsh) {
 		str_copy(s->tls_policy, smtp_tls_host_plan(c->tlsh)->policy, sizeof(s->tls_policy));
+		smtp_tls_host_peer(c->tlsh, fd);	/* events name both ends */
+	}
 	return s;
 }
 

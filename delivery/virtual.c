@@ -28,9 +28,11 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "base/ipc.h"
@@ -302,6 +304,7 @@ struct virtual_box {
 	const char *path;
 	const char *rcpt;
 	long long limit;
+	pid_t agent;			/* the virtual process that records the result */
 };
 
 /* virtual_box_run - in the child, as virtual_uid */
@@ -314,6 +317,12 @@ static void virtual_box_run(void *arg, struct deliver_out *out)
 	bool maildir = len > 0 && b->path[len - 1] == '/';
 	int r;
 
+	/* die with the agent: a delivery it cannot record would be made again (see local) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != b->agent) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "the virtual process is gone");
+		free(prefix);
+		return;
+	}
 	if (maildir)
 		r = maildir_deliver(b->path, b->job->ro, prefix, strlen(prefix), b->limit, &res);
 	else
@@ -357,7 +366,7 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 			free(path);
 			return;
 		}
-		b = (struct virtual_box) {e->job, full, e->rcpt, v->p->virtual_mailbox_limit};
+		b = (struct virtual_box) {e->job, full, e->rcpt, v->p->virtual_mailbox_limit, getpid()};
 		deliver_as(&cred, e->job->qf->fd, v->g->ipc_timeout, virtual_box_run, &b, &out);
 		free(full);
 	}

@@ -50,7 +50,9 @@
 #include "base/str.h"
 #include "mail/cleanup_proto.h"
 #include "mail/config.h"
+#include "mail/resolve.h"
 #include "mail/service.h"
+#include "mail/table.h"
 #include "cleanup.h"
 
 #define CLEANUP_QMGR_SOCKET	"public/qmgr"
@@ -349,11 +351,100 @@ static void cleanup_on_stop(struct service *svc)
 			ipc_conn_finish(c->ipc);
 }
 
-/* cleanup_pre_jail - as root: the time zone, before a chroot hides it */
+/* cleanup_open_checks - a TABLES parameter of checks: NULL when empty; a mistake is fatal */
+static struct tables *cleanup_open_checks(char *const *specs, const char *param)
+{
+	char err[TABLE_ERR_SIZE];
+	struct tables *t;
+
+	if (specs == NULL || specs[0] == NULL)
+		return NULL;
+	if ((t = tables_open_vector((const char *const *) specs, 0, err, sizeof(err))) == NULL)
+		msg_fatal("%s: %s", param, err);
+	return t;
+}
+
+/* cleanup_from_screen_action - from_screen_action as an enum; fatal when unknown */
+static enum cleanup_from_screen cleanup_from_screen_action(const char *value)
+{
+	static const struct {
+		const char *name;
+		enum cleanup_from_screen action;
+	} names[] = {
+		{"none", CLEANUP_FROM_SCREEN_NONE}, {"rewrite", CLEANUP_FROM_SCREEN_REWRITE},
+		{"tag", CLEANUP_FROM_SCREEN_TAG}, {"reject", CLEANUP_FROM_SCREEN_REJECT},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (str_eq_nocase(value, names[i].name))
+			return names[i].action;
+	msg_fatal("from_screen_action = %s: not one of rewrite, tag, reject, none", value);
+}
+
+/* cleanup_masq_classes - masquerade_classes as CLEANUP_MASQ_* bits; fatal when unknown */
+static unsigned cleanup_masq_classes(char *const *classes)
+{
+	unsigned bits = 0;
+
+	for (char *const *c = classes; c && *c; c++) {
+		if (str_eq_nocase(*c, "envelope_sender"))
+			bits |= CLEANUP_MASQ_ENV_SENDER;
+		else if (str_eq_nocase(*c, "header_sender"))
+			bits |= CLEANUP_MASQ_HDR_SENDER;
+		else if (str_eq_nocase(*c, "header_recipient"))
+			bits |= CLEANUP_MASQ_HDR_RCPT;
+		else
+			msg_fatal("masquerade_classes: unknown class \"%s\" (envelope_sender, header_sender, "
+				  "header_recipient)", *c);
+	}
+	return bits;
+}
+
+/* cleanup_field_name_ok - a header field name (RFC 5322 ftext), short enough for our line */
+static bool cleanup_field_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] <= 32 || name[i] >= 127 || name[i] == ':')
+			return false;
+	return true;
+}
+
+/*
+ * cleanup_pre_jail - as root: the time zone, and everything content
+ * screening reads from files (check tables, the domain lists that tell
+ * local recipients) before a chroot hides them; a mistake in any of them
+ * stops cleanup here, with the table's file and line
+ */
 static void cleanup_pre_jail(struct service *svc)
 {
-	(void) svc;
+	const struct config *cfg = service_config(svc);
+	const struct params_qmgr *own = cfg->own;
+	char err[TABLE_ERR_SIZE];
+
 	tzset();
+	cleanup_cfg.header_checks = cleanup_open_checks(own->header_checks, "header_checks");
+	cleanup_cfg.body_checks = cleanup_open_checks(own->body_checks, "body_checks");
+	cleanup_cfg.body_checks_size_limit = own->body_checks_size_limit;
+	cleanup_cfg.from_screen = cleanup_from_screen_action(own->from_screen_action);
+	cleanup_cfg.from_screen_tag = own->from_screen_tag;
+	if (cleanup_cfg.from_screen == CLEANUP_FROM_SCREEN_TAG && own->from_screen_tag[0] == '\0')
+		msg_fatal("from_screen_action = tag needs a from_screen_tag");
+	if (cleanup_cfg.from_screen != CLEANUP_FROM_SCREEN_NONE
+	    && (cleanup_cfg.resolve = resolve_new((const char *const *) cfg->global.mydestination,
+						  (const char *const *) cfg->global.virtual_mailbox_domains,
+						  NULL, NULL, err, sizeof(err))) == NULL)
+		msg_fatal("from screening: mydestination or virtual_mailbox_domains: %s", err);
+	cleanup_cfg.masq_domains = own->masquerade_domains;
+	cleanup_cfg.masq_exceptions = own->masquerade_exceptions;
+	cleanup_cfg.masq_classes = cleanup_masq_classes(own->masquerade_classes);
+	cleanup_cfg.country_header = own->origin_country_header;
+	if (*own->origin_country_header && !cleanup_field_name_ok(own->origin_country_header))
+		msg_fatal("origin_country_header = %s: not a header field name of at most 64 characters",
+			  own->origin_country_header);
 }
 
 /* cleanup_open_dir - a queue directory, relative to queue_directory */
@@ -402,6 +493,12 @@ static void cleanup_shutdown(void)
 		free(c);
 	}
 	attr_list_free(&cleanup_reply_frame);
+	if (cleanup_cfg.header_checks)
+		tables_close(cleanup_cfg.header_checks);
+	if (cleanup_cfg.body_checks)
+		tables_close(cleanup_cfg.body_checks);
+	if (cleanup_cfg.resolve)
+		resolve_free(cleanup_cfg.resolve);
 	if (cleanup_incoming.fd >= 0)
 		qfile_dir_close(&cleanup_incoming);
 	if (cleanup_hold.fd >= 0)

@@ -13,7 +13,10 @@
  *	cleanup_env.c		the BEGIN frame: validate, write to the file
  *	cleanup_header.c	content: line ends, header inspection
  *	cleanup_received.c	text cleanup adds: Received:, Message-ID:, Date:
- *	cleanup_msg.c		one message from BEGIN to RESULT; reply table
+ *	cleanup_msg.c		one message from BEGIN to RESULT; reply table;
+ *				the header held back for screening
+ *	cleanup_checks.c	header_checks and body_checks with their actions
+ *	cleanup_screen.c	From: screening, address masquerading
  *	cleanup_commit.c	fsync threads and the group directory fsync
  *
  * Everything but cleanup.c is free of the event loop's connection
@@ -29,9 +32,13 @@
 #include <sys/types.h>
 
 #include "base/attr.h"
+#include "base/buf.h"
+#include "mail/header_checks.h"
 #include "mail/qfile.h"
 
 struct event_base;
+struct resolve;
+struct tables;
 
 /* hard limits of cleanup itself (qfile.h has the file format's) */
 #define CLEANUP_LINE_RFC	998		/* RFC 5322 line limit; longer header lines are counted */
@@ -39,6 +46,10 @@ struct event_base;
 #define CLEANUP_MSGID_MAX	998		/* Message-ID value kept for the log */
 #define CLEANUP_HOST_MAX	255		/* myhostname, helo, client name */
 #define CLEANUP_REPLY_TEXT_MAX	256
+#define CLEANUP_HEADER_KEEP_MAX	(256 * 1024)	/* header bytes held back for screening, then written */
+#define CLEANUP_FIELD_MAX	(1024 * 1024)	/* one logical header field (all its lines) */
+#define CLEANUP_BODY_LINE_MAX	8192		/* body_checks see longer lines in pieces this long */
+#define CLEANUP_LOG_LINE_MAX	256		/* bytes of a matched line shown in the log */
 
 /* what became of a message, and the reply a source gets for it */
 enum cleanup_stat {
@@ -53,6 +64,8 @@ enum cleanup_stat {
 	CLEANUP_STAT_RCPTS,		/* 552 5.5.3 too many recipients */
 	CLEANUP_STAT_SENDER,		/* 553 5.1.7 bad sender address */
 	CLEANUP_STAT_RCPT,		/* 553 5.1.3 bad recipient address */
+	CLEANUP_STAT_CONTENT,		/* 550 5.7.1 header_checks, body_checks, From: screening (own text) */
+	CLEANUP_STAT_TEMP,		/* 451 4.3.5 a check table failed for now */
 };
 
 /* cleanup_reply - an SMTP reply for the RESULT frame */
@@ -67,6 +80,19 @@ void cleanup_stat_reply(enum cleanup_stat stat, const char *detail, struct clean
 /* cleanup_stat_of_error - the status for a failed qfile call */
 enum cleanup_stat cleanup_stat_of_error(const struct qfile_error *err);
 
+/* from_screen_action */
+enum cleanup_from_screen {
+	CLEANUP_FROM_SCREEN_NONE = 0,
+	CLEANUP_FROM_SCREEN_REWRITE,
+	CLEANUP_FROM_SCREEN_TAG,
+	CLEANUP_FROM_SCREEN_REJECT,
+};
+
+/* masquerade_classes */
+#define CLEANUP_MASQ_ENV_SENDER	(1u << 0)	/* envelope_sender */
+#define CLEANUP_MASQ_HDR_SENDER	(1u << 1)	/* header_sender */
+#define CLEANUP_MASQ_HDR_RCPT	(1u << 2)	/* header_recipient */
+
 /* cleanup_cfg - the parameters every message needs; filled in main */
 struct cleanup_cfg {
 	const char *myhostname;
@@ -75,6 +101,17 @@ struct cleanup_cfg {
 	long long rcpt_limit;
 	struct qfile_dir *incoming;	/* where new files go */
 	struct qfile_dir *hold;		/* CLEANUP_FLAG_HOLD */
+	/* content screening (all off when zero) */
+	struct tables *header_checks;	/* header_checks, or NULL */
+	struct tables *body_checks;	/* body_checks, or NULL */
+	long long body_checks_size_limit;	/* body bytes checked; 0: all */
+	enum cleanup_from_screen from_screen;
+	const char *from_screen_tag;
+	struct resolve *resolve;	/* tells local recipients (From: screening); NULL: none are */
+	char *const *masq_domains;	/* NULL-terminated, or NULL */
+	char *const *masq_exceptions;	/* NULL-terminated, or NULL */
+	unsigned masq_classes;		/* CLEANUP_MASQ_* */
+	const char *country_header;	/* "X-Origin-Country", or NULL/"" for none */
 };
 
 /*
@@ -95,6 +132,7 @@ struct cleanup_env {
 	const char *tls_proto, *tls_cipher, *auth_user, *session, *service;
 	const char *dsn_kind;		/* bounce's notices: "failure", "delay", ... */
 	const char *auth_method;	/* SASL mechanism of auth_user ("PLAIN"), or NULL */
+	const char *client_country;	/* "JP" or "--" from the source, or NULL */
 	int64_t client_port, tls_bits, origin_uid;
 	bool have_port, have_bits, have_origin_uid;
 	bool local;			/* no client address: local submission or internal */
@@ -177,18 +215,44 @@ int cleanup_date_format(long long sec, char *buf, size_t size);
  * a message whose stat is not OK swallows further content and answers
  * with its reply after end. A message ready to commit has w set.
  */
+struct cleanup_hline {
+	char *text;			/* the field with its LF line ends, NUL-terminated */
+	size_t len;
+};
+
 struct cleanup_msg {
 	const struct cleanup_cfg *cfg;
 	enum cleanup_stat stat;
 	struct cleanup_reply reply;
 	char detail[QFILE_RECORD_MAX / 8];
+	char reject_dsn[HC_DSN_SIZE];	/* CLEANUP_STAT_CONTENT: the reply's enhanced code */
 	struct qfile_writer *w;
 	struct qfile_dir *dir;
 	char qid[QID_SIZE];
-	char *sender;
+	char *sender;			/* as queued (masqueraded) */
 	size_t nrcpt;
 	bool add_missing;		/* Message-ID:, Date: */
-	bool hold;
+	bool hold;			/* the file is (or goes) in hold/ */
+	/* for screening and its log lines (copied from the envelope) */
+	char *first_rcpt, *client_name, *client_addr, *helo, *protocol;
+	bool authenticated;		/* the source gave a SASL identity */
+	bool local_rcpt;		/* a recipient is local (mydestination, virtual domains) */
+	char country[3];		/* client country from the source, or "" */
+	bool discard;			/* DISCARD: answer ok, keep no file */
+	bool hold_wanted;		/* HOLD: move to hold/ before the commit */
+	bool moved_to_hold;		/* the file was renamed from incoming/ to hold/ */
+	bool checks_done;		/* DISCARD or REJECT: no more checks */
+	/* the header, held back until its end (or CLEANUP_HEADER_KEEP_MAX) */
+	bool header_done;
+	bool separator_next;		/* the next LF is the empty line after the header */
+	struct buf field;		/* the logical header field being collected */
+	bool field_eol;			/* field ends in LF: a line start follows */
+	struct cleanup_hline *hlines;
+	size_t nhlines, hlines_cap, hlines_bytes;
+	/* body_checks */
+	bool body_checking;
+	struct buf bline;		/* the body line being collected */
+	long long body_seen;		/* body bytes given to body_checks */
 	long long arrival;
 	long long in_bytes;		/* content bytes from the source */
 	long long out_bytes, out_lines;	/* content bytes and LFs in the file */
@@ -210,6 +274,40 @@ void cleanup_msg_committed(struct cleanup_msg *m, const struct qfile_error *err)
 void cleanup_msg_free(struct cleanup_msg *m);
 /* cleanup_msg_size - the message size in SMTP terms (CRLF), as logged */
 long long cleanup_msg_size(const struct cleanup_msg *m);
+/* cleanup_msg_reject - refuse with 550 dsn text (content screening); the caller logged why */
+void cleanup_msg_reject(struct cleanup_msg *m, const char *dsn, const char *text);
+/* cleanup_msg_keep_header - add a header field (LF line ends) to those held back; 0 or -1 */
+int cleanup_msg_keep_header(struct cleanup_msg *m, const char *text, size_t len);
+/* cleanup_msg_write - content for the file, after every screen; 0 or -1 (message failed) */
+int cleanup_msg_write(struct cleanup_msg *m, const char *p, size_t n);
+
+/*
+ * cleanup_checks - header_checks and body_checks. Each gets one line
+ * in a buffer (header: the whole field with its LF line ends; body: the
+ * line without its LF) and returns 1 to write the line (REPLACE may have
+ * changed the buffer), 0 to drop it (IGNORE), -1 when the message failed
+ * (REJECT, or a table error). PREPEND output, DISCARD and HOLD go to m;
+ * every action is logged in Postfix's shape.
+ */
+int cleanup_check_header(struct cleanup_msg *m, struct buf *field);
+int cleanup_check_body(struct cleanup_msg *m, struct buf *line);
+/* cleanup_check_log - "QID: ACTION: WHAT LINE from CLIENT; from=<> to=<> ...: TEXT" */
+void cleanup_check_log(const struct cleanup_msg *m, const char *action, const char *what,
+		       const char *line, size_t len, const char *text);
+
+/*
+ * cleanup_screen - From: screening and masquerading over the held-back
+ * header (m->hlines) at its end: -1 when the message was refused.
+ * cleanup_screen_field masquerades the addresses of one field as it is
+ * written (by masquerade_classes); it returns the new text in out, or 0
+ * when the field stays as it is. cleanup_masq_addr gives the
+ * masqueraded form of one address in out (0: unchanged).
+ */
+int cleanup_screen_header(struct cleanup_msg *m);
+int cleanup_screen_field(const struct cleanup_cfg *cfg, const char *text, size_t len, struct buf *out);
+int cleanup_masq_addr(const struct cleanup_cfg *cfg, const char *addr, size_t len, struct buf *out);
+/* cleanup_field_is - the field in text has this name (any case) */
+bool cleanup_field_is(const char *text, size_t len, const char *name);
 
 /*
  * cleanup_commit - makes finished files durable without blocking the

@@ -11,7 +11,8 @@
  * control characters and at most QFILE_ADDR_MAX bytes, ORCPT as
  * "addr-type;address", ENVID as xtext, RET FULL or HDRS, known flag and
  * NOTIFY bits, client attributes as short text, dsn_kind one of
- * bounce's four kinds (stored as the attribute deliver_proto.h names).
+ * bounce's four kinds (stored as the attribute deliver_proto.h names),
+ * client_country two capital letters or "--" (stored as "client_country").
  * Unknown attribute names are ignored (a newer source may send more).
  * Nothing is copied: env points into the frame.
  *
@@ -163,6 +164,14 @@ static long env_count(const struct attr_list *l, const char *name, enum attr_typ
 	return n;
 }
 
+/* env_country_ok - "JP" or "--" */
+static bool env_country_ok(const char *cc)
+{
+	if (strcmp(cc, "--") == 0)
+		return true;
+	return strlen(cc) == 2 && cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z';
+}
+
 /* env_scalars - every attribute that occurs once: types and values */
 static enum cleanup_stat env_scalars(const struct attr_list *l, struct cleanup_env *env,
 				     char *detail, size_t size)
@@ -182,6 +191,7 @@ static enum cleanup_stat env_scalars(const struct attr_list *l, struct cleanup_e
 		{CLEANUP_SESSION, &env->session},
 		{CLEANUP_SERVICE, &env->service},
 		{CLEANUP_DSN_KIND, &env->dsn_kind},
+		{CLEANUP_CLIENT_COUNTRY, &env->client_country},
 	};
 	const char *why;
 
@@ -218,6 +228,9 @@ static enum cleanup_stat env_scalars(const struct attr_list *l, struct cleanup_e
 	if (env->dsn_kind && strcmp(env->dsn_kind, "failure") != 0 && strcmp(env->dsn_kind, "delay") != 0
 	    && strcmp(env->dsn_kind, "success") != 0 && strcmp(env->dsn_kind, "double") != 0)
 		return env_err(CLEANUP_STAT_ENVELOPE, detail, size, "unknown dsn_kind");
+	if (env->client_country && !env_country_ok(env->client_country))
+		return env_err(CLEANUP_STAT_ENVELOPE, detail, size,
+			       "client_country is neither two capital letters nor \"--\"");
 	return CLEANUP_STAT_OK;
 }
 
@@ -381,6 +394,7 @@ int cleanup_env_write(const struct cleanup_env *env, uid_t peer_uid, struct qfil
 	    || env_put_text(w, "session", env->session) < 0
 	    || env_put_text(w, "service", env->service) < 0
 	    || env_put_text(w, QFILE_A_DSN_KIND, env->dsn_kind) < 0
+	    || env_put_text(w, CLEANUP_CLIENT_COUNTRY, env->client_country) < 0
 	    || (env->have_origin_uid && env_put_num(w, "origin_uid", env->origin_uid) < 0)
 	    || (env->size > 0 && env_put_num(w, "announced_size", env->size) < 0)
 	    || env_put_num(w, "peer_uid", (long long) peer_uid) < 0)

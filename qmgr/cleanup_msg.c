@@ -7,6 +7,26 @@
  * hopcount_limit are enforced on the way. Once "end" has arrived the
  * file is handed to cleanup_commit; its verdict comes back here.
  *
+ * The header does not go to the file as it arrives: each logical field
+ * (a line with its continuation lines) is collected, run through
+ * header_checks (cleanup_checks.c) and held back in m->hlines until the
+ * header ends, because From: screening may change the From: or the
+ * Subject: field wherever they are (cleanup_screen.c). Then the fields
+ * are written, each masqueraded as masquerade_classes says, followed by
+ * the origin country header and the missing Message-ID: and Date:. At
+ * most CLEANUP_HEADER_KEEP_MAX bytes are held: past that the held fields
+ * are written at once (they are still checked and masqueraded, only From:
+ * screening no longer sees them). A single field over CLEANUP_FIELD_MAX
+ * bytes refuses the message (552 5.3.4). Body lines go to the file as
+ * they come, or, with body_checks, one line at a time (pieces of
+ * CLEANUP_BODY_LINE_MAX) for the first body_checks_size_limit bytes.
+ *
+ * Screening verdicts: REJECT fails the message at once (550, the table's
+ * text); DISCARD answers "ok" with the queue id and removes the file
+ * instead of committing it; HOLD renames the file from incoming/ to
+ * hold/ before the commit (the file is incomplete until then, so qmgr
+ * never sees it in incoming/; the commit fsyncs hold/).
+ *
  * Also here: the one table that maps a status to the SMTP reply a source
  * gives its client (Postfix's cleanup_strerror), and the log lines:
  *
@@ -21,14 +41,18 @@
  * line ends), with the headers cleanup added.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
 #include "mail/cleanup_proto.h"
+#include "mail/resolve.h"
 #include "cleanup.h"
 
 #define MSG_RECEIVED_MAX	8192	/* our Received: header; its parts are bounded far below */
@@ -50,6 +74,8 @@ static const struct {
 	[CLEANUP_STAT_RCPTS] = {552, "5.5.3", "Error: too many recipients", true},
 	[CLEANUP_STAT_SENDER] = {553, "5.1.7", "Error: bad sender address", true},
 	[CLEANUP_STAT_RCPT] = {553, "5.1.3", "Error: bad recipient address", true},
+	[CLEANUP_STAT_CONTENT] = {550, HC_DEFAULT_DSN, HC_DEFAULT_TEXT, false},
+	[CLEANUP_STAT_TEMP] = {451, "4.3.5", "Error: server configuration problem", false},
 };
 
 /* cleanup_stat_reply - the reply for a status */
@@ -94,7 +120,9 @@ void cleanup_msg_fail(struct cleanup_msg *m, enum cleanup_stat stat, const char 
 		m->w = NULL;
 	}
 	cleanup_stat_reply(stat, m->detail, &m->reply);
-	if (stat == CLEANUP_STAT_WRITE || stat == CLEANUP_STAT_SPACE) {
+	if (stat == CLEANUP_STAT_CONTENT) {
+		return;			/* cleanup_msg_reject sets the reply; the screen logged */
+	} else if (stat == CLEANUP_STAT_WRITE || stat == CLEANUP_STAT_SPACE || stat == CLEANUP_STAT_TEMP) {
 		msg_warn("%s: %s; reply %d %s %s", msg_qid(m), m->detail, m->reply.code, m->reply.dsn,
 			 m->reply.text);
 	} else {
@@ -114,14 +142,32 @@ static void msg_fail_writer(struct cleanup_msg *m, const struct qfile_error *err
 	cleanup_msg_fail(m, cleanup_stat_of_error(err), err->text);
 }
 
-/* msg_out - content for the file (the header filter's output) */
-static int msg_out(void *ctx, const char *p, size_t n)
+/* cleanup_msg_reject - refuse for content: 550 with the screen's code and text */
+void cleanup_msg_reject(struct cleanup_msg *m, const char *dsn, const char *text)
 {
-	struct cleanup_msg *m = ctx;
+	size_t i;
+
+	if (m->stat != CLEANUP_STAT_OK)
+		return;
+	cleanup_msg_fail(m, CLEANUP_STAT_CONTENT, NULL);
+	str_copy(m->reject_dsn, dsn && *dsn ? dsn : HC_DEFAULT_DSN, sizeof(m->reject_dsn));
+	m->reply.dsn = m->reject_dsn;
+	str_copy(m->reply.text, text && *text ? text : HC_DEFAULT_TEXT, sizeof(m->reply.text));
+	for (i = 0; m->reply.text[i]; i++)	/* the client sees it: one printable line */
+		if ((unsigned char) m->reply.text[i] < 0x20 || m->reply.text[i] == 0x7f)
+			m->reply.text[i] = ' ';
+	m->checks_done = true;
+}
+
+/* cleanup_msg_write - content for the file, after every screen */
+int cleanup_msg_write(struct cleanup_msg *m, const char *p, size_t n)
+{
 	const char *q = p, *end = p + n;
 
 	if (m->stat != CLEANUP_STAT_OK)
 		return -1;
+	if (m->discard || n == 0)
+		return 0;		/* a discarded file goes away: spare the disk */
 	if (qfile_put_content(m->w, p, n) < 0) {
 		msg_fail_writer(m, qfile_writer_error(m->w));
 		return -1;
@@ -132,6 +178,186 @@ static int msg_out(void *ctx, const char *p, size_t n)
 		q++;
 	}
 	return 0;
+}
+
+/* msg_out - what cleanup itself writes (Received:, Message-ID:, Date:) */
+static int msg_out(struct cleanup_msg *m, const char *p, size_t n)
+{
+	return cleanup_msg_write(m, p, n);
+}
+
+/* cleanup_msg_keep_header - hold a header field back until the header ends */
+int cleanup_msg_keep_header(struct cleanup_msg *m, const char *text, size_t len)
+{
+	struct cleanup_hline *h;
+
+	if (m->nhlines == m->hlines_cap) {
+		m->hlines_cap = m->hlines_cap ? 2 * m->hlines_cap : 32;
+		m->hlines = xreallocarray(m->hlines, m->hlines_cap, sizeof(*m->hlines));
+	}
+	h = &m->hlines[m->nhlines++];
+	h->text = xmalloc(len + 1);
+	memcpy(h->text, text, len);
+	h->text[len] = '\0';
+	h->len = len;
+	m->hlines_bytes += len;
+	return 0;
+}
+
+/* msg_write_field - one header field to the file, masqueraded as configured */
+static int msg_write_field(struct cleanup_msg *m, const char *text, size_t len)
+{
+	struct buf out;
+	int ret;
+
+	buf_init(&out, CLEANUP_FIELD_MAX * 2);
+	if (cleanup_screen_field(m->cfg, text, len, &out) > 0)
+		ret = cleanup_msg_write(m, out.data, out.len);
+	else
+		ret = cleanup_msg_write(m, text, len);
+	buf_free(&out);
+	return ret;
+}
+
+/* msg_flush_header - write every held-back field, in order, and forget them */
+static int msg_flush_header(struct cleanup_msg *m)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < m->nhlines; i++) {
+		if (ret == 0 && msg_write_field(m, m->hlines[i].text, m->hlines[i].len) < 0)
+			ret = -1;
+		free(m->hlines[i].text);
+	}
+	m->nhlines = 0;
+	m->hlines_bytes = 0;
+	return ret;
+}
+
+/* msg_field_done - a logical header field is complete: check it, hold it back */
+static int msg_field_done(struct cleanup_msg *m)
+{
+	int keep;
+
+	if (m->field.len == 0)
+		return 0;
+	keep = cleanup_check_header(m, &m->field);
+	if (keep > 0)
+		cleanup_msg_keep_header(m, m->field.data, m->field.len);
+	buf_reset(&m->field);
+	if (keep < 0)
+		return -1;
+	if (m->hlines_bytes > CLEANUP_HEADER_KEEP_MAX) {
+		msg_debug("%s: header over %d bytes: written before its end", m->qid, CLEANUP_HEADER_KEEP_MAX);
+		return msg_flush_header(m);
+	}
+	return 0;
+}
+
+/* msg_header_bytes - header output of the filter: collect logical fields */
+static int msg_header_bytes(struct cleanup_msg *m, const char *p, size_t n)
+{
+	char why[96];
+
+	while (n > 0) {
+		const char *nl;
+		size_t k;
+
+		if (m->field_eol && *p != ' ' && *p != '\t' && msg_field_done(m) < 0)
+			return -1;
+		nl = memchr(p, '\n', n);
+		k = nl ? (size_t) (nl - p) + 1 : n;
+		if (buf_append(&m->field, p, k) < 0) {
+			str_fmt(why, sizeof(why), "a header field longer than %d bytes", CLEANUP_FIELD_MAX);
+			cleanup_msg_fail(m, CLEANUP_STAT_HEADER, why);
+			return -1;
+		}
+		m->field_eol = nl != NULL;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* msg_body_line - body_checks on the collected line (eol: it ended in LF), then write it */
+static int msg_body_line(struct cleanup_msg *m, bool eol)
+{
+	int keep = cleanup_check_body(m, &m->bline);
+
+	m->body_seen += (long long) m->bline.len + (eol ? 1 : 0);
+	if (keep < 0)
+		return -1;
+	if (keep > 0 && (cleanup_msg_write(m, m->bline.data, m->bline.len) < 0
+			 || (eol && cleanup_msg_write(m, "\n", 1) < 0)))
+		return -1;
+	buf_reset(&m->bline);
+	if (m->cfg->body_checks_size_limit > 0 && m->body_seen >= m->cfg->body_checks_size_limit)
+		m->body_checking = false;
+	return 0;
+}
+
+/* msg_body_bytes - body output of the filter: through body_checks while they apply */
+static int msg_body_bytes(struct cleanup_msg *m, const char *p, size_t n)
+{
+	if (m->separator_next && n > 0) {
+		m->separator_next = false;
+		if (*p == '\n') {	/* the empty line after the header is not body */
+			if (cleanup_msg_write(m, p, 1) < 0)
+				return -1;
+			p++;
+			n--;
+		}
+	}
+	while (n > 0 && m->body_checking && !m->checks_done) {
+		const char *nl = memchr(p, '\n', n);
+		size_t k = nl ? (size_t) (nl - p) : n;
+		size_t room = CLEANUP_BODY_LINE_MAX - m->bline.len;
+		size_t take = k < room ? k : room;
+
+		if (buf_append(&m->bline, p, take) < 0)
+			msg_panic("%s: body line buffer", m->qid);
+		p += take;
+		n -= take;
+		if (take == k && nl != NULL) {
+			p++;
+			n--;
+			if (msg_body_line(m, true) < 0)
+				return -1;
+		} else if (m->bline.len == CLEANUP_BODY_LINE_MAX && msg_body_line(m, false) < 0) {
+			return -1;
+		}
+	}
+	if (n > 0 && m->bline.len > 0) {	/* checks ended inside a line: its start first */
+		if (cleanup_msg_write(m, m->bline.data, m->bline.len) < 0)
+			return -1;
+		buf_reset(&m->bline);
+	}
+	return n > 0 ? cleanup_msg_write(m, p, n) : 0;
+}
+
+/* msg_content - output of the header filter: the header is held back, the body goes on */
+static int msg_content(void *ctx, const char *p, size_t n)
+{
+	struct cleanup_msg *m = ctx;
+
+	if (m->stat != CLEANUP_STAT_OK)
+		return -1;
+	if (!m->header_done)
+		return msg_header_bytes(m, p, n);
+	return msg_body_bytes(m, p, n);
+}
+
+/* msg_country_field - the origin country header, when the source gave a country */
+static int msg_country_field(struct cleanup_msg *m)
+{
+	char line[128];
+	const char *name = m->cfg->country_header;
+
+	if (m->country[0] == '\0' || name == NULL || *name == '\0')
+		return 0;
+	if (str_fmt(line, sizeof(line), "%s: %s\n", name, m->country) < 0)
+		msg_panic("%s: origin_country_header is too long", m->qid);
+	return cleanup_msg_write(m, line, strlen(line));
 }
 
 /* msg_hops - refuse a looping message */
@@ -147,7 +373,11 @@ static int msg_hops(struct cleanup_msg *m)
 	return -1;
 }
 
-/* msg_header_end - end of the header: hop count, missing Message-ID: and Date: */
+/*
+ * msg_header_end - end of the header: hop count, the last field, From:
+ * screening and masquerading, then the held-back fields, the origin
+ * country, missing Message-ID: and Date:
+ */
 static int msg_header_end(void *ctx)
 {
 	struct cleanup_msg *m = ctx;
@@ -155,6 +385,13 @@ static int msg_header_end(void *ctx)
 	int n;
 
 	if (msg_hops(m) < 0)
+		return -1;
+	if (msg_field_done(m) < 0 || cleanup_screen_header(m) < 0)
+		return -1;
+	m->header_done = true;
+	m->separator_next = true;
+	m->body_checking = m->cfg->body_checks != NULL && !m->checks_done;
+	if (msg_flush_header(m) < 0 || msg_country_field(m) < 0)
 		return -1;
 	if (m->add_missing && !m->hdr.saw_msgid) {
 		n = str_fmt(line, sizeof(line), "Message-ID: <%s@%s>\n", m->qid, m->cfg->myhostname);
@@ -198,6 +435,63 @@ static int msg_received(struct cleanup_msg *m, const struct cleanup_env *env)
 	return ret;
 }
 
+/* msg_dup - a copy of an optional envelope text ("" for none) */
+static char *msg_dup(const char *s)
+{
+	return xstrdup(s ? s : "");
+}
+
+/* msg_local_rcpt - does any recipient go to a local or virtual mailbox */
+static bool msg_local_rcpt(const struct cleanup_msg *m, const struct cleanup_env *env)
+{
+	const struct attr *a = NULL;
+	struct resolve_result res;
+	char err[256];
+
+	if (m->cfg->resolve == NULL)
+		return false;
+	while ((a = attr_find(env->frame, CLEANUP_RCPT, a)) != NULL) {
+		if (resolve_addr(m->cfg->resolve, a->value, &res, err, sizeof(err)) < 0) {
+			msg_warn("recipient <%s>: cannot tell whether it is local: %s", a->value, err);
+			continue;
+		}
+		if (strcmp(res.transport, "local") == 0 || strcmp(res.transport, "virtual") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * msg_screen_env - what screening needs of the envelope (the frame goes
+ * away after BEGIN), and the envelope sender masqueraded (env->sender
+ * then points to m->sender)
+ */
+static void msg_screen_env(struct cleanup_msg *m, struct cleanup_env *env)
+{
+	struct buf masq;
+
+	m->first_rcpt = msg_dup(env->first_rcpt);
+	m->client_name = msg_dup(env->client_name);
+	m->client_addr = msg_dup(env->client_addr);
+	m->helo = msg_dup(env->helo);
+	m->protocol = msg_dup(env->protocol);
+	m->authenticated = env->auth_user != NULL && *env->auth_user != '\0';
+	if (env->client_country)
+		str_copy(m->country, env->client_country, sizeof(m->country));
+	if (m->cfg->from_screen != CLEANUP_FROM_SCREEN_NONE && !m->authenticated)
+		m->local_rcpt = msg_local_rcpt(m, env);
+	if (m->cfg->masq_classes & CLEANUP_MASQ_ENV_SENDER) {
+		buf_init(&masq, QFILE_ADDR_MAX);
+		if (cleanup_masq_addr(m->cfg, m->sender, strlen(m->sender), &masq) > 0) {
+			msg_debug("masquerade: envelope sender <%s> -> <%s>", m->sender, masq.data);
+			free(m->sender);
+			m->sender = buf_steal(&masq);
+		}
+		buf_free(&masq);
+	}
+	env->sender = m->sender;
+}
+
 /* cleanup_msg_begin - a BEGIN frame: check it, create the file, write the envelope */
 struct cleanup_msg *cleanup_msg_begin(const struct cleanup_cfg *cfg, const struct attr_list *frame,
 				      uid_t peer_uid)
@@ -212,7 +506,9 @@ struct cleanup_msg *cleanup_msg_begin(const struct cleanup_cfg *cfg, const struc
 	m->peer_uid = peer_uid;
 	gettimeofday(&tv, NULL);
 	m->arrival = tv.tv_sec;
-	cleanup_hdr_init(&m->hdr, msg_out, msg_header_end, m);
+	cleanup_hdr_init(&m->hdr, msg_content, msg_header_end, m);
+	buf_init(&m->field, CLEANUP_FIELD_MAX);
+	buf_init(&m->bline, CLEANUP_BODY_LINE_MAX);
 	stat = cleanup_env_parse(frame, cfg->rcpt_limit, &env, m->detail, sizeof(m->detail));
 	if (env.sender)
 		m->sender = xstrdup(env.sender);
@@ -221,6 +517,7 @@ struct cleanup_msg *cleanup_msg_begin(const struct cleanup_cfg *cfg, const struc
 		cleanup_msg_fail(m, stat, m->detail);
 		return m;
 	}
+	msg_screen_env(m, &env);
 	if (cfg->size_limit > 0 && env.size > cfg->size_limit) {
 		str_fmt(m->detail, sizeof(m->detail), "announced size %lld, limit %lld",
 			(long long) env.size, cfg->size_limit);
@@ -264,12 +561,33 @@ void cleanup_msg_content(struct cleanup_msg *m, const void *p, size_t n)
 	(void) msg_hops(m);
 }
 
+/*
+ * msg_move_to_hold - HOLD from a check: the (incomplete) file goes from
+ * incoming/ to hold/, where the commit then makes it complete and durable
+ */
+static int msg_move_to_hold(struct cleanup_msg *m)
+{
+	char why[256];
+
+	if (renameat(m->cfg->incoming->fd, m->qid, m->cfg->hold->fd, m->qid) < 0) {
+		str_fmt(why, sizeof(why), "rename %s/%s to %s/%s: %s", m->cfg->incoming->path, m->qid,
+			m->cfg->hold->path, m->qid, strerror(errno));
+		cleanup_msg_fail(m, CLEANUP_STAT_WRITE, why);
+		return -1;
+	}
+	m->dir = m->cfg->hold;
+	m->hold = true;
+	m->moved_to_hold = true;
+	return 0;
+}
+
 /* cleanup_msg_end - the content is complete: true when the file may be committed */
 bool cleanup_msg_end(struct cleanup_msg *m)
 {
 	if (m->stat != CLEANUP_STAT_OK)
 		return false;
-	if (cleanup_hdr_finish(&m->hdr) < 0 || msg_hops(m) < 0) {
+	if (cleanup_hdr_finish(&m->hdr) < 0 || msg_hops(m) < 0
+	    || (m->bline.len > 0 && msg_body_line(m, false) < 0)) {
 		if (m->hdr.too_long)
 			cleanup_msg_fail(m, CLEANUP_STAT_HEADER, "a header line too long");
 		return false;
@@ -282,6 +600,15 @@ bool cleanup_msg_end(struct cleanup_msg *m)
 	if (m->hdr.stray > 0)
 		msg_warn("%s: %lld stray CR or LF characters in the content replaced by spaces",
 			 m->qid, m->hdr.stray);
+	if (m->discard) {
+		qfile_writer_abort(m->w);
+		m->w = NULL;
+		msg_info("%s: discarded: from=<%s>, nrcpt=%zu (content checks)", m->qid, m->sender, m->nrcpt);
+		cleanup_stat_reply(CLEANUP_STAT_OK, NULL, &m->reply);
+		return false;		/* answered "ok": the source was told the message is taken */
+	}
+	if (m->hold_wanted && !m->hold && msg_move_to_hold(m) < 0)
+		return false;
 	return true;
 }
 
@@ -299,6 +626,9 @@ void cleanup_msg_committed(struct cleanup_msg *m, const struct qfile_error *err)
 			qfile_writer_free(m->w);
 			m->w = NULL;
 		}
+		/* the writer removed the name it knows, in incoming/ */
+		if (m->moved_to_hold && unlinkat(m->cfg->hold->fd, m->qid, 0) < 0 && errno != ENOENT)
+			msg_warn("%s: cannot remove %s/%s: %s", m->qid, m->cfg->hold->path, m->qid, strerror(errno));
 		msg_fail_writer(m, err);
 		return;
 	}
@@ -322,6 +652,18 @@ void cleanup_msg_free(struct cleanup_msg *m)
 	if (m == NULL)
 		return;
 	qfile_writer_free(m->w);
+	if (m->moved_to_hold && m->stat != CLEANUP_STAT_OK)	/* failed after the move, before the commit */
+		(void) unlinkat(m->cfg->hold->fd, m->qid, 0);
+	for (size_t i = 0; i < m->nhlines; i++)
+		free(m->hlines[i].text);
+	free(m->hlines);
+	buf_free(&m->field);
+	buf_free(&m->bline);
+	free(m->first_rcpt);
+	free(m->client_name);
+	free(m->client_addr);
+	free(m->helo);
+	free(m->protocol);
 	free(m->sender);
 	free(m);
 }

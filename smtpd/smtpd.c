@@ -4,8 +4,9 @@
  * A SERVICE_MULTI daemon: one process serves up to
  * smtpd_sessions_per_process sessions on its event loop, and master
  * starts as many processes as the load needs; each ends after max_use
- * sessions. pre_jail runs as root: it loads the TLS certificate and key
- * and opens the tables, so nothing after the chroot and the drop to
+ * sessions. pre_jail runs as root: it loads the TLS certificate and key,
+ * opens the tables and the GeoIP database and makes the resolver for
+ * client names (its files are read there and then), so nothing after the chroot and the drop to
  * mail_owner needs a file outside the queue directory. Messages go to
  * cleanup over "private/cleanup" (smtpd_cleanup.c); smtpd never writes
  * the queue.
@@ -90,6 +91,8 @@ static void smtpd_pre_jail(struct service *svc)
 	smtpd_tls_init(srv);
 	smtpd_policy_init(srv);
 	smtpd_sasl_init(srv);
+	smtpd_access_init(srv);		/* after smtpd_sasl_init: it asks whether AUTH is offered */
+	smtpd_peer_init(srv);
 	service_set_session_limit(svc, (int) srv->p->smtpd_sessions_per_process);
 	service_set_ctx(svc, srv);
 }

@@ -17,6 +17,15 @@
  *	smtpd_tls.c	the TLS context, session tickets, STARTTLS and port 465
  *	smtpd_sasl.c	AUTH: PLAIN and LOGIN, tern and dovecot back-ends, worker threads
  *	smtpd_sasl_hook.c  the failed-AUTH and AUTH-probe hooks (for the screen service)
+ *	smtpd_peer.c	the client's name: PTR, confirmed by A/AAAA, before the greeting
+ *	smtpd_access.c	client screening: country (GeoIP), smtpd_client_access
+ *
+ * A session starts in SMTPD_IN_LOOKUP: no bufferevent yet, nothing read
+ * or written, while the client's name is looked up (at most
+ * smtpd_peername_timeout). Then smtpd_session_start logs the connect
+ * line and runs the client checks; their verdict is kept in
+ * connect_reject and given instead of the greeting (on port 465 after
+ * the handshake, in place of the greeting inside TLS).
  *
  * Invariants: smtpd never writes a queue file; a 250 after content is
  * sent only when cleanup said "ok" (the file is durable). A session
@@ -55,6 +64,9 @@ struct smtpd_netlist;
 struct smtpd_tickets;
 struct smtpd_cleanup;
 struct smtpd_sasl;
+struct smtpd_lookup;
+struct dns;
+struct geoip;
 
 /* smtpd_bare - what a bare CR or LF does */
 enum smtpd_bare {
@@ -87,6 +99,10 @@ struct smtpd_server {
 	bool virt_maps_broken;		/* they did not open: virtual RCPT gets 451 */
 	struct tables *sasl_maps;	/* proxy: of smtpd_sasl_user_maps (tern back-end), or NULL */
 	struct tables *login_maps;	/* smtpd_sender_login_maps, or NULL */
+	struct dns *dns;		/* client name lookups, or NULL (off or no resolver) */
+	struct geoip *geoip;		/* geoip_database, or NULL (no country screening) */
+	struct tables *client_access;	/* smtpd_client_access, or NULL */
+	bool country_at_mail;		/* AUTH is offered here: smtpd_country_reject waits for MAIL */
 	struct smtpd_session *sessions;	/* open sessions */
 	struct smtpd_cleanup *pool;	/* idle cleanup connections */
 	unsigned npool;
@@ -114,6 +130,7 @@ enum smtpd_input {
 	SMTPD_IN_WAIT,			/* cleanup's RESULT is due; no reading */
 	SMTPD_IN_CLOSING,		/* last reply queued; close when written */
 	SMTPD_IN_AUTH,			/* an AUTH verdict or its failure delay is due; no reading */
+	SMTPD_IN_LOOKUP,		/* before the greeting: client name lookup; no bufferevent yet */
 };
 
 #define SMTPD_ENH_MAX	16
@@ -159,6 +176,11 @@ struct smtpd_session {
 	int port;
 	char name[256];			/* client name, "unknown" */
 	char peer[300];			/* "name[addr]" for logs */
+	struct smtpd_lookup *lookup;	/* the name lookup under way, or NULL */
+	char country[4];		/* GeoIP country code, "--" unknown, "" without a database */
+	bool client_ok;			/* smtpd_client_access said OK: no later client checks */
+	bool country_refused;		/* country in smtpd_country_reject: 554 at MAIL unless AUTH */
+	struct smtpd_reply connect_reject;	/* code != 0: said instead of the greeting, then close */
 	char helo[256];			/* EHLO/HELO argument, "" before */
 	enum smtpd_state state;
 	enum smtpd_input input;
@@ -202,6 +224,8 @@ void smtpd_server_remove(struct smtpd_server *srv, struct smtpd_session *s);
 
 /* smtpd_session.c */
 void smtpd_session_open(struct smtpd_server *srv, int fd);
+/* smtpd_session_start - the name is known: log the connect, check the client, greet */
+void smtpd_session_start(struct smtpd_session *s);
 /* smtpd_reply - queue "code enh text" (enh may be NULL); 4xx/5xx count as errors */
 void smtpd_reply(struct smtpd_session *s, int code, const char *enh, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -296,6 +320,25 @@ int smtpd_policy_rcpt(struct smtpd_session *s, const struct smtp_addr *a, const 
 /* smtpd_policy_vrfy - the reply to VRFY arg */
 void smtpd_policy_vrfy(struct smtpd_session *s, const char *arg, size_t len, struct smtpd_reply *r);
 
+/* smtpd_peer.c */
+/* smtpd_peer_init - pre_jail: the resolver for client names (smtpd_peername_lookup) */
+void smtpd_peer_init(struct smtpd_server *srv);
+/*
+ * smtpd_peer_lookup - find the name of s->addr into s->name; calls
+ * smtpd_session_start when done (at once when there is nothing to look up)
+ */
+void smtpd_peer_lookup(struct smtpd_session *s);
+/* smtpd_peer_session_end - the session closes: forget a lookup under way */
+void smtpd_peer_session_end(struct smtpd_session *s);
+
+/* smtpd_access.c */
+/* smtpd_access_init - pre_jail: geoip_database, smtpd_client_access, smtpd_country_reject */
+void smtpd_access_init(struct smtpd_server *srv);
+/* smtpd_access_connect - the client checks at connect: country, access tables; sets connect_reject */
+void smtpd_access_connect(struct smtpd_session *s);
+/* smtpd_access_mail - the checks MAIL waits for (country on AUTH services): 0, or -1 after the reply */
+int smtpd_access_mail(struct smtpd_session *s);
+
 /* smtpd_tls.c */
 void smtpd_tls_init(struct smtpd_server *srv);
 /* smtpd_tls_new - an SSL for one session, or NULL (logged) */
@@ -308,6 +351,8 @@ void smtpd_tls_error(unsigned long code, char *buf, size_t len);
 /* smtpd_sasl.c */
 /* smtpd_sasl_init - pre_jail: the back-end (smtpd_sasl_type), its tables, smtpd_sender_login_maps */
 void smtpd_sasl_init(struct smtpd_server *srv);
+/* smtpd_sasl_available - this service offers AUTH (a back-end, smtpd_auth_on_mta_port) */
+bool smtpd_sasl_available(const struct smtpd_server *srv);
 /* smtpd_sasl_offered - list AUTH in the EHLO reply now */
 bool smtpd_sasl_offered(const struct smtpd_session *s);
 /* smtpd_sasl_mechanisms - "PLAIN LOGIN" */

@@ -166,9 +166,16 @@ void smtpd_log_reject(struct smtpd_session *s, const char *qid, const char *verb
 		 rcpt ? rcpt : s->last_rcpt, smtpd_proto_name(s), s->helo);
 }
 
-/* smtpd_proto_greet - the 220 greeting */
+/* smtpd_proto_greet - the 220 greeting, or the refusal the client checks left, and close */
 void smtpd_proto_greet(struct smtpd_session *s)
 {
+	const struct smtpd_reply *r = &s->connect_reject;
+
+	if (r->code != 0) {
+		smtpd_reply_noerr(s, r->code, r->enh, "%s", r->text);
+		smtpd_session_finish(s);
+		return;
+	}
 	smtpd_reply_noerr(s, 220, NULL, "%s", s->srv->p->smtpd_banner);
 }
 
@@ -299,6 +306,8 @@ static void smtpd_begin_client(struct smtpd_session *s)
 	attr_add_int(b, CLEANUP_CLIENT_PORT, s->port);
 	attr_add_str(b, CLEANUP_HELO, s->helo);
 	attr_add_str(b, CLEANUP_PROTOCOL, smtpd_proto_name(s));
+	if (s->country[0])
+		attr_add_str(b, CLEANUP_CLIENT_COUNTRY, s->country);
 	if (s->tls) {
 		attr_add_str(b, CLEANUP_TLS_PROTO, s->tls_proto);
 		attr_add_str(b, CLEANUP_TLS_CIPHER, s->tls_cipher);
@@ -350,7 +359,7 @@ static void smtpd_cmd_mail(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, 501, "5.1.7", "Bad sender address syntax");
 		return;
 	}
-	if (smtpd_mail_login(s, sender) < 0)
+	if (smtpd_access_mail(s) < 0 || smtpd_mail_login(s, sender) < 0)
 		return;
 	if (limit > 0 && mp.size_given && mp.size > (uint64_t) limit) {
 		str_copy(s->sender, sender, sizeof(s->sender));

@@ -194,6 +194,12 @@ static bool smtpd_sasl_enabled(const struct smtpd_server *srv)
 	return smtpd_sasl_backend != SASL_BACKEND_NONE;
 }
 
+/* smtpd_sasl_available - may a client of this service authenticate at all */
+bool smtpd_sasl_available(const struct smtpd_server *srv)
+{
+	return smtpd_sasl_enabled(srv) && srv->p->smtpd_auth_on_mta_port;
+}
+
 /* smtpd_sasl_offered - AUTH in the EHLO reply now */
 bool smtpd_sasl_offered(const struct smtpd_session *s)
 {

@@ -40,6 +40,7 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
+#include "mail/geoip.h"
 #include "mail/service.h"
 #include "smtpd.h"
 
@@ -61,8 +62,11 @@ static void smtpd_session_close(struct smtpd_session *s)
 	if (s->cleanup != NULL)
 		smtpd_data_reset(s);	/* ABORT, or close when cleanup has it all */
 	smtpd_sasl_session_end(s);
+	smtpd_peer_session_end(s);
 	smtpd_proto_disconnect_log(s);
-	if (s->bev != NULL) {
+	if (s->bev == NULL) {
+		close(s->fd);		/* before the greeting: no bufferevent yet */
+	} else {
 		bool owns_fd = s->ssl != NULL;
 
 		/* a clean end: close_notify, so the client knows it saw everything */
@@ -300,17 +304,14 @@ static void smtpd_session_peer(struct smtpd_session *s)
 			s->port = ntohs(sin6->sin6_port);
 		}
 	}
-	/* Known compromise: no reverse DNS yet (it needs the asynchronous resolver) */
 	str_copy(s->name, "unknown", sizeof(s->name));
 	str_fmt(s->peer, sizeof(s->peer), "%s[%s]", s->name, s->addr);
 }
 
-/* smtpd_session_open - a new client connection */
+/* smtpd_session_open - a new client connection: first its name (smtpd_peer.c) */
 void smtpd_session_open(struct smtpd_server *srv, int fd)
 {
 	struct smtpd_session *s = xcalloc(1, sizeof(*s));
-	struct bufferevent *bev;
-	char peek;
 
 	s->srv = srv;
 	s->fd = fd;
@@ -324,13 +325,32 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 	smtpd_session_peer(s);
 	smtpd_server_add(srv, s);
 	s->resume = event_new(srv->base, -1, 0, smtpd_session_resume_cb, s);
-	msg_info("connect from %s", s->peer);
+	smtpd_peer_lookup(s);		/* smtpd_session_start when the name is known */
+}
 
+/* smtpd_session_start - the name is known: log, check the client, greet (or TLS first) */
+void smtpd_session_start(struct smtpd_session *s)
+{
+	struct smtpd_server *srv = s->srv;
+	struct bufferevent *bev;
+	int fd = s->fd;
+	char peek;
+
+	s->input = SMTPD_IN_COMMAND;
+	str_fmt(s->peer, sizeof(s->peer), "%s[%s]", s->name, s->addr);
 	s->relay_ok = smtpd_netlist_match(srv->mynetworks, s->addr);
 	s->bare = srv->bare;
 	if (s->bare == SMTPD_BARE_REJECT && srv->bare_exceptions != NULL &&
 	    smtpd_netlist_match(srv->bare_exceptions, s->addr) == 1)
 		s->bare = SMTPD_BARE_NORMALIZE;
+	if (srv->geoip != NULL)
+		geoip_country_text(srv->geoip, s->addr, s->country);
+	if (s->country[0])
+		msg_info("connect from %s country=%s", s->peer, s->country);
+	else
+		msg_info("connect from %s", s->peer);
+	if (!srv->stopping)
+		smtpd_access_connect(s);
 
 	if (srv->p->smtpd_tls_wrappermode) {
 		SSL *ssl = smtpd_tls_new(srv);
@@ -352,12 +372,12 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 	if (bev == NULL)
 		msg_fatal("bufferevent_socket_new failed");
 	smtpd_session_set_bev(s, bev);
-	if (srv->stopping) {
+	if (srv->stopping || s->stopping) {
 		smtpd_reply_noerr(s, 421, "4.3.2", "%s Service shutting down", srv->g->myhostname);
 		smtpd_session_finish(s);
 		return;
 	}
-	if (srv->p->smtpd_forbid_unauth_pipelining && recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+	if (s->connect_reject.code == 0 && srv->p->smtpd_forbid_unauth_pipelining && recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
 		msg_info("improper command pipelining before greeting from %s", s->peer);
 		smtpd_reply_noerr(s, 554, "5.5.0", "Error: SMTP protocol synchronization");
 		smtpd_session_finish(s);
@@ -492,6 +512,8 @@ void smtpd_session_shutdown(struct smtpd_session *s)
 {
 	s->stopping = true;
 	switch (s->input) {
+	case SMTPD_IN_LOOKUP:
+		return;			/* smtpd_session_start says 421 instead of the greeting */
 	case SMTPD_IN_WAIT:
 	case SMTPD_IN_CLOSING:
 		return;			/* smtpd_data_result says 421 after its reply */

@@ -74,6 +74,10 @@
 #define CLEANUP_ORIGIN_UID	"origin_uid"	/* I: local submission: the submitting uid (pickup) */
 #define CLEANUP_DSN_KIND	"dsn_kind"	/* S: bounce only: a notice tern generated; stored as
 						 * the queue-file attribute "dsn_kind" (deliver_proto.h) */
+#define CLEANUP_CLIENT_COUNTRY	"client_country"	/* S: the client's ISO 3166 country code ("JP"), or "--"
+						 * when unknown (mail/geoip.h); cleanup adds the
+						 * origin_country_header and stores it as the
+						 * queue-file attribute "client_country" */
 
 /* CLEANUP_FLAGS bits */
 #define CLEANUP_FLAG_8BITMIME	(1 << 0)	/* BODY=8BITMIME */

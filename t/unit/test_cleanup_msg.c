@@ -24,6 +24,8 @@
 #include "../../qmgr/cleanup_header.c"
 #include "../../qmgr/cleanup_msg.c"
 #include "../../qmgr/cleanup_received.c"
+#include "../../qmgr/cleanup_checks.c"
+#include "../../qmgr/cleanup_screen.c"
 #include "tap.h"
 
 static char tmpdir[] = "/tmp/test_cleanup_msg.XXXXXX";
