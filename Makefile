@@ -58,7 +58,7 @@ DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 DAEMONS = master/master qmgr/proxymap smtpd/smtpd qmgr/cleanup qmgr/pickup qmgr/qmgr qmgr/showq delivery/error delivery/discard qmgr/bounce delivery/local delivery/virtual \
           delivery/smtp delivery/sts smtpd/screen
 TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat cli/sendmail cli/terndrop cli/ternuser cli/ternqueue cli/ternsuper
-TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite t/qfile/tern-qgen t/dns/tern-dnsq t/geoip/tern-geoip
+TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite t/qfile/tern-qgen t/dns/tern-dnsq t/geoip/tern-geoip t/screen/tern-screenq
 # a program whose main file does not exist yet is skipped
 PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))
 # mailq and newaliases are sendmail under other names: symbolic links

@@ -97,6 +97,12 @@ static void smtpd_pre_jail(struct service *svc)
 	service_set_ctx(svc, srv);
 }
 
+/* smtpd_post_jail - after the drop, inside the chroot: the screen client */
+static void smtpd_post_jail(struct service *svc)
+{
+	smtpd_screen_init(service_ctx(svc));
+}
+
 /* smtpd_on_connection - a client connected: a new session owns fd */
 static void smtpd_on_connection(struct service *svc, int fd)
 {
@@ -125,6 +131,7 @@ static const struct service_desc smtpd_desc = {
 	.kind = SERVICE_MULTI,
 	.session_limit = 0,
 	.pre_jail = smtpd_pre_jail,
+	.post_jail = smtpd_post_jail,
 	.on_connection = smtpd_on_connection,
 	.on_stop = smtpd_on_stop,
 };

@@ -19,6 +19,7 @@
  *	smtpd_sasl_hook.c  the failed-AUTH and AUTH-probe hooks (for the screen service)
  *	smtpd_peer.c	the client's name: PTR, confirmed by A/AAAA, before the greeting
  *	smtpd_access.c	client screening: country (GeoIP), smtpd_client_access
+ *	smtpd_screen.c	the screen service: bans, auth failures, harvesting, hijack, rates
  *
  * A session starts in SMTPD_IN_LOOKUP: no bufferevent yet, nothing read
  * or written, while the client's name is looked up (at most
@@ -67,6 +68,8 @@ struct smtpd_sasl;
 struct smtpd_lookup;
 struct dns;
 struct geoip;
+struct screen_async;
+struct screen_async_req;
 
 /* smtpd_bare - what a bare CR or LF does */
 enum smtpd_bare {
@@ -103,6 +106,8 @@ struct smtpd_server {
 	struct geoip *geoip;		/* geoip_database, or NULL (no country screening) */
 	struct tables *client_access;	/* smtpd_client_access, or NULL */
 	bool country_at_mail;		/* AUTH is offered here: smtpd_country_reject waits for MAIL */
+	struct screen_async *screen;	/* client of private/screen (post_jail) */
+	long long screen_warned;	/* time of the last "screen unavailable" warning */
 	struct smtpd_session *sessions;	/* open sessions */
 	struct smtpd_cleanup *pool;	/* idle cleanup connections */
 	unsigned npool;
@@ -181,6 +186,11 @@ struct smtpd_session {
 	bool client_ok;			/* smtpd_client_access said OK: no later client checks */
 	bool country_refused;		/* country in smtpd_country_reject: 554 at MAIL unless AUTH */
 	struct smtpd_reply connect_reject;	/* code != 0: said instead of the greeting, then close */
+	struct screen_async_req *screen_req;	/* the screen answer the session waits for, or NULL */
+	struct smtpd_reply screen_hangup;	/* code != 0: said before the next command, then close */
+	char held_bdat[64];		/* a first BDAT's arguments, held for the RATE answer */
+	size_t held_bdat_len;
+	bool held;			/* held_bdat is in use */
 	char helo[256];			/* EHLO/HELO argument, "" before */
 	enum smtpd_state state;
 	enum smtpd_input input;
@@ -226,6 +236,8 @@ void smtpd_server_remove(struct smtpd_server *srv, struct smtpd_session *s);
 void smtpd_session_open(struct smtpd_server *srv, int fd);
 /* smtpd_session_start - the name is known: log the connect, check the client, greet */
 void smtpd_session_start(struct smtpd_session *s);
+/* smtpd_session_ready - the checks before the greeting are done: TLS (465) or the greeting */
+void smtpd_session_ready(struct smtpd_session *s);
 /* smtpd_reply - queue "code enh text" (enh may be NULL); 4xx/5xx count as errors */
 void smtpd_reply(struct smtpd_session *s, int code, const char *enh, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -267,6 +279,8 @@ void smtpd_proto_disconnect_log(struct smtpd_session *s);
 /* smtpd_log_reject - "NOQUEUE: reject: VERB from peer: reply; from=<> to=<> proto= helo=<>" */
 void smtpd_log_reject(struct smtpd_session *s, const char *qid, const char *verb, int code,
 		      const char *enh, const char *text, const char *rcpt);
+/* smtpd_proto_rated - the RATE answer for a held DATA or first BDAT: go on, or 450 4.7.1 */
+void smtpd_proto_rated(struct smtpd_session *s, bool over, const char *text);
 /* smtpd_proto_name - "ESMTP", "ESMTPS", "UTF8SMTPS", "SMTP" ... */
 const char *smtpd_proto_name(const struct smtpd_session *s);
 
@@ -368,11 +382,34 @@ void smtpd_sasl_session_end(struct smtpd_session *s);
 /* smtpd_sasl_sender_ok - smtpd_sender_login_maps allows this sender: 1, 0, -1 lookup trouble */
 int smtpd_sasl_sender_ok(struct smtpd_session *s, const char *sender);
 
+/* smtpd_sasl_checked - the screen service's AUTH_CHECK answer: 235, or 535 for a frozen account */
+void smtpd_sasl_checked(struct smtpd_session *s, bool frozen, const char *text);
+
 /* smtpd_sasl_hook.c */
 /* smtpd_sasl_hook_failure - every failed AUTH: account "" for none; never a password */
-void smtpd_sasl_hook_failure(const struct smtpd_session *s, const char *account, const char *mech,
+void smtpd_sasl_hook_failure(struct smtpd_session *s, const char *account, const char *mech,
 			     const char *reason);
 /* smtpd_sasl_hook_probe - AUTH tried on the MTA port with smtpd_auth_probe_ban = yes */
-void smtpd_sasl_hook_probe(const struct smtpd_session *s);
+void smtpd_sasl_hook_probe(struct smtpd_session *s);
+
+/* smtpd_screen.c */
+/* smtpd_screen_init - post_jail: the client of the screen service */
+void smtpd_screen_init(struct smtpd_server *srv);
+/* smtpd_screen_connect - CONNECT before the greeting; true: smtpd_session_ready comes with the answer */
+bool smtpd_screen_connect(struct smtpd_session *s);
+/* smtpd_screen_gate - may the input loop take a command now (false: waiting, or closed) */
+bool smtpd_screen_gate(struct smtpd_session *s);
+/* smtpd_screen_auth_fail - AUTH_FAIL record; banned -> 421 before the next command */
+void smtpd_screen_auth_fail(struct smtpd_session *s, const char *account, const char *mech, const char *reason);
+/* smtpd_screen_probe - AUTH_PROBE record */
+void smtpd_screen_probe(struct smtpd_session *s);
+/* smtpd_screen_auth_check - AUTH_CHECK; true: smtpd_sasl_checked comes with the answer */
+bool smtpd_screen_auth_check(struct smtpd_session *s, const char *account);
+/* smtpd_screen_rcpt_refused - a 5xx RCPT: RCPT_UNKNOWN (550 5.1.1, no AUTH) or RCPT_REJECT (AUTH) */
+void smtpd_screen_rcpt_refused(struct smtpd_session *s, const struct smtpd_reply *r, const char *rcpt);
+/* smtpd_screen_rate - RATE for the message of an authenticated session; true: smtpd_proto_rated comes */
+bool smtpd_screen_rate(struct smtpd_session *s);
+/* smtpd_screen_session_end - the session closes: cancel its request */
+void smtpd_screen_session_end(struct smtpd_session *s);
 
 #endif

@@ -465,6 +465,7 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 	if (smtpd_policy_rcpt(s, &addr, rcpt, &r) != 0) {
 		smtpd_log_reject(s, NULL, "RCPT", r.code, r.enh, r.text, rcpt);
 		smtpd_reply_kept(s, &r);
+		smtpd_screen_rcpt_refused(s, &r, rcpt);	/* harvesting, hijack */
 		return;
 	}
 	smtpd_orcpt(&addr, rcpt, &rp, orcpt, sizeof(orcpt));
@@ -508,13 +509,47 @@ static void smtpd_cmd_data(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, 501, "5.5.4", "Syntax: DATA");
 		return;
 	}
+	if (smtpd_screen_rate(s))
+		return;			/* smtpd_proto_rated goes on */
 	smtpd_data_begin(s);
 }
 
-/* smtpd_cmd_bdat - BDAT: see smtpd_data.c */
+/* smtpd_cmd_bdat - BDAT: see smtpd_data.c; the first chunk of an authenticated message waits for RATE */
 static void smtpd_cmd_bdat(struct smtpd_session *s, const char *arg, size_t len)
 {
+	if (s->state == SMTPD_ST_RCPT && s->bdat_fail.code == 0 && s->cleanup == NULL &&
+	    len < sizeof(s->held_bdat) && smtpd_screen_rate(s)) {
+		memcpy(s->held_bdat, arg, len);
+		s->held_bdat_len = len;
+		s->held = true;		/* the chunk stays unread until smtpd_proto_rated */
+		return;
+	}
 	smtpd_bdat_command(s, arg, len);
+}
+
+/* smtpd_proto_rated - the RATE answer: the held DATA or BDAT goes on, or 450 4.7.1 */
+void smtpd_proto_rated(struct smtpd_session *s, bool over, const char *text)
+{
+	struct smtpd_reply r;
+
+	if (over) {
+		smtpd_reply_set(&r, 450, "4.7.1", "Error: message rate limit of %s exceeded%s%s; try again later",
+				s->sasl_user, text[0] ? ": " : "", text);
+		smtpd_log_reject(s, NULL, s->held ? "BDAT" : "DATA", r.code, r.enh, r.text, NULL);
+	}
+	if (s->held) {
+		s->held = false;
+		if (over)
+			s->bdat_fail = r;	/* the chunk is read and refused */
+		smtpd_bdat_command(s, s->held_bdat, s->held_bdat_len);
+		return;
+	}
+	if (over) {
+		smtpd_reply_kept(s, &r);
+		smtpd_proto_reset(s);
+		return;
+	}
+	smtpd_data_begin(s);
 }
 
 /* smtpd_cmd_rset - RSET */

@@ -119,6 +119,8 @@ struct smtpd_sasl {
 	char user[SMTPD_SASL_NAME_MAX + 1];
 	char account[SMTPD_SASL_NAME_MAX + 1];	/* what to name in the failure record */
 	char reason[256];
+	char identity[SMTPD_SASL_NAME_MAX + 1];	/* accepted by the back-end, waiting for AUTH_CHECK */
+	bool frozen;			/* the screen service says the account is frozen */
 	struct smtpd_sasl_job *job;	/* SASL_VERIFY */
 	struct event *delay;		/* SASL_DELAY */
 };
@@ -359,7 +361,11 @@ static void smtpd_sasl_delay_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void) fd;
 	(void) what;
-	smtpd_reply(s, 535, "5.7.8", "Error: authentication failed: authentication failure");
+	if (s->sasl->frozen)
+		smtpd_reply(s, 535, "5.7.8", "Error: authentication failed: account frozen after suspicious "
+			    "activity; ask the postmaster to release it");
+	else
+		smtpd_reply(s, 535, "5.7.8", "Error: authentication failed: authentication failure");
 	smtpd_sasl_continue(s);
 }
 
@@ -692,13 +698,34 @@ static void smtpd_sasl_verdict(struct smtpd_sasl_job *job)
 		return;
 	}
 	s->sasl->job = NULL;
-	if (job->verdict > 0)
-		smtpd_sasl_success(s, job->identity);
+	if (job->verdict > 0) {
+		/* the screen service may still say the account is frozen */
+		str_copy(s->sasl->identity, job->identity, sizeof(s->sasl->identity));
+		if (!smtpd_screen_auth_check(s, s->sasl->identity))
+			smtpd_sasl_success(s, s->sasl->identity);
+	}
 	else if (job->verdict == 0)
 		smtpd_sasl_fail(s, s->sasl->account, job->reason);
 	else
 		smtpd_sasl_temp(s, job->reason);
 	smtpd_sasl_job_free(job);
+}
+
+/* smtpd_sasl_checked - AUTH_CHECK answered: 235, or the frozen account's 535 */
+void smtpd_sasl_checked(struct smtpd_session *s, bool frozen, const char *text)
+{
+	struct smtpd_sasl *x = s->sasl;
+
+	if (x == NULL || x->step != SASL_VERIFY)
+		msg_panic("smtpd_sasl_checked: no AUTH waits for its check");
+	if (!frozen) {
+		smtpd_sasl_success(s, x->identity);
+		return;
+	}
+	msg_warn("%s: SASL %s login of %s refused: account frozen%s%s", s->peer, x->mech, x->identity,
+		 text[0] ? ": " : "", text);
+	x->frozen = true;
+	smtpd_sasl_fail(s, x->account, "account frozen");
 }
 
 /* smtpd_sasl_pipe_cb - workers finished jobs */

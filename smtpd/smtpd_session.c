@@ -63,6 +63,7 @@ static void smtpd_session_close(struct smtpd_session *s)
 		smtpd_data_reset(s);	/* ABORT, or close when cleanup has it all */
 	smtpd_sasl_session_end(s);
 	smtpd_peer_session_end(s);
+	smtpd_screen_session_end(s);
 	smtpd_proto_disconnect_log(s);
 	if (s->bev == NULL) {
 		close(s->fd);		/* before the greeting: no bufferevent yet */
@@ -147,6 +148,8 @@ static void smtpd_session_input(struct smtpd_session *s)
 
 		switch (s->input) {
 		case SMTPD_IN_COMMAND:
+			if (!smtpd_screen_gate(s))
+				return;		/* a screen answer is due, or the session is closing */
 			more = smtpd_session_line(s, in);
 			break;
 		case SMTPD_IN_DATA:
@@ -332,9 +335,6 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 void smtpd_session_start(struct smtpd_session *s)
 {
 	struct smtpd_server *srv = s->srv;
-	struct bufferevent *bev;
-	int fd = s->fd;
-	char peek;
 
 	s->input = SMTPD_IN_COMMAND;
 	str_fmt(s->peer, sizeof(s->peer), "%s[%s]", s->name, s->addr);
@@ -351,7 +351,22 @@ void smtpd_session_start(struct smtpd_session *s)
 		msg_info("connect from %s", s->peer);
 	if (!srv->stopping)
 		smtpd_access_connect(s);
+	if (!srv->stopping && smtpd_screen_connect(s)) {
+		s->input = SMTPD_IN_LOOKUP;	/* smtpd_session_ready comes with the answer */
+		return;
+	}
+	smtpd_session_ready(s);
+}
 
+/* smtpd_session_ready - the client checks are done: the TLS handshake (465) or the greeting */
+void smtpd_session_ready(struct smtpd_session *s)
+{
+	struct smtpd_server *srv = s->srv;
+	struct bufferevent *bev;
+	int fd = s->fd;
+	char peek;
+
+	s->input = SMTPD_IN_COMMAND;
 	if (srv->p->smtpd_tls_wrappermode) {
 		SSL *ssl = smtpd_tls_new(srv);
 

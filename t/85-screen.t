@@ -198,7 +198,22 @@ try:
     is_(status(ask(c, "rate", account="dave@demo.test", addr="127.0.0.10", recipients=101)), "over",
         "rate_limit_recipients = 100: 101 recipients are over")
 
-    # 8. malformed requests
+    # 8. the client library: blocking, event-driven (pipelined), service unavailable
+    r = run([prog("tern-screenq"), SOCK, "ban", "addr=198.51.100.4", "seconds=600"])
+    ok(r.returncode == 0 and r.stdout.startswith("ok banned 198.51.100.4 for 600s"), "blocking client: ban")
+    r = run([prog("tern-screenq"), "-a", "-n", "5", SOCK, "connect", "addr=198.51.100.4", "service=smtp"])
+    is_(r.stdout.splitlines().count("banned banned by the administrator") if r.returncode == 0 else -1, 5,
+        "event-driven client: five pipelined requests, five replies in order")
+    r = run([prog("tern-screenq"), "-a", "-n", "3", SOCK, "auth_fail", "addr=198.51.100.50",
+             "service=submission", "port=587", "session=A", "account=zed", "mech=PLAIN",
+             "reason=authentication failed"])
+    is_([l.split()[0] for l in r.stdout.splitlines()], ["ok", "ok", "banned"],
+        "event-driven client: auth_fail counts to the ban")
+    r = run([prog("tern-screenq"), "-a", inst.path("queue", "private", "nosuch"), "connect", "addr=127.0.0.1"])
+    ok(r.returncode == 1 and r.stdout.startswith("unavailable cannot connect"),
+       "event-driven client: no service -> unavailable from the loop")
+
+    # 9. malformed requests
     is_(status(ask(c, "connect", addr="bogus")), "error", "a bad address: error")
     is_(status(ask(c, "nonsense")), "error", "an unknown op: error")
     c.close()
