@@ -120,11 +120,12 @@ static void smtp_try_hosts(struct smtp_agent *a, struct smtp_msg *m, struct smtp
 	unsigned flags = (m->requiretls ? SMTP_TLS_MSG_REQUIRETLS : 0) | (m->tls_req_no ? SMTP_TLS_MSG_TLS_REQ_NO : 0);
 	struct smtp_tls_dest *dest = NULL;
 	long long addrs = 0, sessions = 0;
-	bool any_usable = false, all_5xx = true;
+	bool any_usable = false, all_5xx = true, refreshed = false;
 
 	*permanent = false;
 	if (!rt->unix_path[0] && a->tls != NULL)
 		dest = smtp_tls_dest_new(a->tls, rt->domain, rt->literal, flags);
+again:
 	for (size_t hi = 0; hi < (rt->unix_path[0] ? 1 : rt->nhost) && smtp_left(m) > 0; hi++) {
 		struct smtp_host *h = rt->unix_path[0] ? NULL : &rt->host[hi];
 		struct smtp_tls_host *th = NULL;
@@ -212,6 +213,15 @@ static void smtp_try_hosts(struct smtp_agent *a, struct smtp_msg *m, struct smtp
 		smtp_tls_host_free(th);
 		if (sessions >= a->p->smtp_mx_session_limit || (h != NULL && addrs >= a->p->smtp_mx_address_limit))
 			break;
+	}
+	/* an enforce policy kept mail back: a newer policy may allow it (once per request) */
+	if (dest != NULL && !refreshed && smtp_left(m) > 0 && smtp_tls_dest_sts_refresh(dest)) {
+		refreshed = true;
+		addrs = sessions = 0;
+		any_usable = false;
+		all_5xx = true;
+		*permanent = false;
+		goto again;
 	}
 	if (all_5xx && last->state == DELIVER_BOUNCE && !*permanent)
 		*permanent = true;

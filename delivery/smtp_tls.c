@@ -425,6 +425,24 @@ struct smtp_tls_dest *smtp_tls_dest_new(struct smtp_tls *t, const char *domain, 
 	return d;
 }
 
+/* smtp_tls_dest_sts_refresh - see smtp_tls.h */
+bool smtp_tls_dest_sts_refresh(struct smtp_tls_dest *d)
+{
+	struct sts_policy fresh;
+
+	if (d->t->sts == NULL || d->sts.status != STS_POLICY || d->sts.mode != STS_MODE_ENFORCE)
+		return false;
+	if (sts_client_request(d->t->sts, STS_OP_REFRESH, d->domain, &fresh) != 0 || fresh.status == STS_UNAVAILABLE)
+		return false;
+	if (fresh.status == STS_POLICY && strcmp(fresh.id, d->sts.id) == 0 && fresh.fetched == d->sts.fetched)
+		return false;
+	msg_info("%s: MTA-STS policy changed (id %s, mode %s): trying again", d->domain,
+		 fresh.status == STS_POLICY ? fresh.id : "none",
+		 fresh.status == STS_POLICY ? sts_mode_name(fresh.mode) : "none");
+	d->sts = fresh;
+	return true;
+}
+
 /* smtp_tls_dest_free - release a destination */
 void smtp_tls_dest_free(struct smtp_tls_dest *d)
 {

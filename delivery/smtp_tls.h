@@ -107,6 +107,14 @@ void smtp_tls_free(struct smtp_tls *t);
 struct smtp_tls_dest *smtp_tls_dest_new(struct smtp_tls *t, const char *domain, bool literal_host,
 					unsigned msg_flags);
 void smtp_tls_dest_free(struct smtp_tls_dest *d);
+/*
+ * smtp_tls_dest_sts_refresh - after a delivery under an MTA-STS enforce
+ * policy left recipients deferred: ask the sts service to re-check the
+ * domain's TXT id now (RFC 8461 section 10.2: a newer policy may have
+ * been published) and take the answer. True when a different policy
+ * came back (the caller tries the hosts once more), false otherwise.
+ */
+bool smtp_tls_dest_sts_refresh(struct smtp_tls_dest *d);
 
 /*
  * smtp_tls_host_new - the plan for one MX host (mxname as in the MX

@@ -6,7 +6,10 @@ Checked: enforce with a matching MX and a certificate of the test CA ->
 delivered, logged verified (pkix) with policy mta-sts enforce, an sts
 success event; enforce with an MX outside the policy -> deferred, nothing
 sent, a validation-failure event; testing with an MX outside the policy ->
-delivered anyway and the failure recorded as an sts event.
+delivered anyway and the failure recorded as an sts event; a deferred
+enforce message is delivered on the next attempt after the domain
+publishes a new policy (new TXT id) that lists its MX: the agent re-checks
+the TXT id itself before giving up, with exactly one new fetch.
 """
 import os
 import sys
@@ -43,7 +46,13 @@ s_ok = w.sink("127.0.0.26", cert="mx.stsok.test")
 s_else = w.sink("127.0.0.27", cert="mx.elsewhere.test")
 
 inst = Instance()
-inst.conf("dns_resolver_config", w.unbound_conf)
+# nothing cached across lookups: the test changes a TXT record later
+with open(w.unbound_conf) as f:
+    ub = f.read()
+ub_path = inst.path("unbound-nocache.conf")
+with open(ub_path, "w") as f:
+    f.write(ub.replace("server:", "server:\n    cache-max-ttl: 0\n    cache-max-negative-ttl: 0", 1))
+inst.conf("dns_resolver_config", ub_path)
 inst.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
 inst.conf("sts_ca_file", w.ca_file, file="delivery.conf")
 r = inst.start()
@@ -111,6 +120,23 @@ ok(wait_for(lambda: "status=sent" in last_line("c@ststest.test"), 20), "testing:
 like(last_line("c@ststest.test"), "policy=mta-sts testing", "testing: policy mta-sts testing")
 ok(wait_for(lambda: any(e["result"] == "validation-failure" and e["policy"] == "sts"
                         for e in events("ststest.test")), 10), "testing: the failure is recorded")
+
+# stsbad.test publishes a new policy (new TXT id) that lists its real MX: the
+# next attempt is answered from the cache (sts_txt_check_interval 1h), still
+# defers, re-checks the TXT id, fetches the new policy and delivers at once
+w.zone("stsbad.test", ["@ MX 10 mx.elsewhere.test.", "mta-sts A 127.0.0.4",
+                       '_mta-sts TXT "v=STSv1; id=2;"'], signed=False)
+w.sts_policy("stsbad.test", "version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 86400\n")
+w.restart_dns()
+fetches = w.sts_requests("stsbad.test")
+r = run([prog("ternqueue"), "-c", inst.dir, "-f"])
+ok(r.returncode == 0, "flush the deferred message") or diag(r.stdout + r.stderr)
+got = wait_for(lambda: [m for m in s_else.messages() if "enforce-mismatch" in m["data"]], timeout=60)
+ok(got, "after the TXT id changed: the deferred message is delivered")
+like(inst.log(), "stsbad.test: MTA-STS policy changed (id 2, mode enforce): trying again",
+     "the smtp agent re-checked the policy before giving up")
+ok(w.sts_requests("stsbad.test") == fetches + 1, "exactly one new policy fetch")
+like(last_line("b@stsbad.test"), "status=sent", "logged as sent")
 
 inst.stop()
 w.stop()
