@@ -36,6 +36,7 @@
 #include "mail/config.h"
 #include "mail/dns.h"
 #include "mail/mastercf.h"
+#include "mail/table.h"
 #include "ternctl.h"
 #include "ternctl_files.h"
 
@@ -55,14 +56,56 @@ static const char *check_value(const struct config *cfg, const char *name)
 	return v != NULL && v->expanded != NULL ? v->expanded : "";
 }
 
-/* check_groups - load every daemon group's file (tern.conf comes again) */
-static void check_groups(const char *dir, struct config_problems *probs)
+/*
+ * check_tables - open every table a TABLES parameter of the group names,
+ * as root and directly (a proxy: prefix is dropped: proxymap would open the
+ * same file), so a pcre: syntax error or an unreadable table is reported
+ * here with its file and line instead of stopping a daemon later; a table
+ * file that does not exist yet is a warning. Global parameters are checked
+ * with the global group only.
+ */
+static void check_tables(const struct config *g, struct config_problems *probs)
 {
+	for (size_t i = 0; i < g->nvalues; i++) {
+		const struct config_value *v = &g->values[i];
+		char **list;
+
+		if (v->def->type != PT_TABLES || (g->group != NULL && v->group != g->group))
+			continue;
+		if (strncmp(v->def->name, "proxy_", 6) == 0)
+			continue;	/* proxy_read_maps: an allow-list of names, not tables to open */
+		list = *(char ***) ((char *) (v->group == param_groups[0] ? (void *) &g->global : g->own)
+				    + v->def->offset);
+		for (size_t j = 0; list != NULL && list[j] != NULL; j++) {
+			const char *spec = list[j];
+			char err[TABLE_ERR_SIZE];
+			struct table *t;
+
+			if (strncmp(spec, "proxy:", 6) == 0)
+				spec += 6;
+			if ((t = table_open(spec, 0, err, sizeof(err))) == NULL) {
+				/* not built yet (newaliases, ternmap) is normal on a fresh system */
+				if (strstr(err, strerror(ENOENT)) != NULL)
+					fprintf(stderr, "ternctl: warning: %s: %s\n", v->def->name, err);
+				else
+					config_problem_add(probs, v->where, "%s: %s", v->def->name, err);
+				continue;
+			}
+			table_close(t);
+		}
+	}
+}
+
+/* check_groups - load every daemon group's file (tern.conf comes again) and open its tables */
+static void check_groups(const char *dir, const struct config *global, struct config_problems *probs)
+{
+	check_tables(global, probs);
 	for (size_t i = 1; param_groups[i] != NULL; i++) {
 		struct config g;
 
 		memset(&g, 0, sizeof(g));
-		config_load(&g, dir, param_groups[i]->id, NULL, true, probs);
+		if (config_load(&g, dir, param_groups[i]->id, NULL, true, probs) == 0)
+			check_tables(&g, probs);
 		config_free(&g);
 	}
 }
@@ -287,7 +330,7 @@ int ternctl_check(const char *dir, int argc, char **argv)
 
 	memset(&cfg, 0, sizeof(cfg));
 	main_ok = config_load(&cfg, dir, NULL, NULL, true, &probs) == 0 && probs.count == 0;
-	check_groups(dir, &probs);
+	check_groups(dir, &cfg, &probs);
 	check_services(dir, &cfg, &probs);
 	check_accounts(&cfg, &probs);
 	dns_config_check(&cfg, &probs);	/* dns_resolver_mode, dns_forwarders, dns_ files */

@@ -117,6 +117,16 @@ def test_config(inst):
     like(r.stderr, "%s:%d:" % (inst.path("tern.conf"), line + 1), "two problems: the second at its line")
     like(r.stderr, "%d problems" % (2 + (clean_exit(inst) != 0)), "two problems: counted")
     inst.restore()
+    pcre = inst.path("bad-header-checks")
+    with open(pcre, "w") as f:
+        f.write("/^Subject: ok/ WARN fine\n/^Subject: (.*/ REJECT broken\n")
+    if not os.path.exists(inst.path("qmgr.conf")):
+        open(inst.path("qmgr.conf"), "w").close()
+    inst.saved.setdefault("qmgr.conf", open(inst.path("qmgr.conf")).read())
+    r = broken(inst, "qmgr.conf", "header_checks = pcre:%s\n" % pcre, "header_checks: %s:2:" % pcre,
+               "a pattern error in header_checks")
+    like(r.stderr, "missing closing parenthesis", "the pattern error says what is wrong")
+    os.unlink(pcre)
     broken(inst, "master.conf", "bogus inet n\n", "", "bad master.conf line")
     broken(inst, "master.conf", "nosuch unix - - n - - tern-nosuch-program\n",
            "program 'tern-nosuch-program' not found", "missing program")
