@@ -88,6 +88,8 @@ struct smtp_stream {
 	size_t ipos, ilen;
 	struct buf out;
 	char why[160];			/* the last I/O failure: "timeout", "lost connection" */
+	bool timeout_set;		/* the socket is blocking with timeout_secs set */
+	long long timeout_secs;
 };
 
 void smtp_stream_init(struct smtp_stream *s, int fd);

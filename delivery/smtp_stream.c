@@ -32,16 +32,33 @@ void smtp_stream_init(struct smtp_stream *s, int fd)
 	buf_init(&s->out, 0);
 }
 
-/* smtp_stream_timeout - per-operation time limit */
+/*
+ * smtp_stream_timeout - per-operation time limit. The socket options are
+ * set only when the limit changes (a transaction sets the same few limits
+ * again and again: three system calls each time were a measurable part
+ * of a relayed message). The blocking mode is made sure of once per
+ * socket: the TLS handshake, the only other code that changes it,
+ * restores it when done.
+ */
 void smtp_stream_timeout(struct smtp_stream *s, long long secs)
 {
 	struct timeval tv = { (time_t) secs, 0 };
-	int fl = fcntl(s->fd, F_GETFL);
 
-	if (fl >= 0 && (fl & O_NONBLOCK))
-		(void) fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
-	(void) setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void) setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (!s->timeout_set) {
+		int fl = fcntl(s->fd, F_GETFL);
+
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			(void) fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
+	} else if (s->timeout_secs == secs) {
+		return;
+	}
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	    setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0) {
+		s->timeout_set = true;
+		s->timeout_secs = secs;
+	} else {
+		s->timeout_set = false;
+	}
 }
 
 /* smtp_stream_fail - remember why I/O failed */

@@ -30,12 +30,22 @@
  *     policy, with a warning (the service is optional plumbing, and a
  *     down service must not hold all mail).
  *
+ * CA certificates: pre_jail reads smtp_tls_ca_file into memory (raw PEM
+ * bytes, a cheap read) and the first TLS handshake of the process parses
+ * them into the context's store. Parsing the system bundle costs ~40 ms
+ * of CPU, more than everything else an smtp process does at start; most
+ * processes relay to servers without STARTTLS or to a smarthost in
+ * plain text and never need it (bench/README.md). A file that cannot be
+ * parsed then fails that and later handshakes with the reason (the
+ * process does not retry the parse), where it used to fail smtp_tls_new.
+ *
  * Failures: smtp_tls_new returns NULL with a reason for a bad setting;
  * nothing later exits. A lost event is a warning.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -45,9 +55,11 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "base/buf.h"
+#include "base/cfgfile.h"
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
@@ -70,6 +82,10 @@ _Static_assert(SMTP_TLS_MSG_REQUIRETLS == TLS_POLICY_MSG_REQUIRETLS &&
 
 struct smtp_tls {
 	SSL_CTX *ctx;
+	char *ca_pem;			/* smtp_tls_ca_file bytes until the first handshake parses them */
+	size_t ca_len;
+	char *ca_file;			/* its name, for errors */
+	char ca_error[SMTP_TLS_TEXT_MAX];	/* set when parsing failed: every handshake fails with it */
 	struct dns *dns;
 	struct tables *policy;		/* smtp_tls_policy_maps, or NULL */
 	struct sts_client *sts;		/* NULL when smtp_sts = no */
@@ -209,21 +225,93 @@ static SSL_CTX *smtp_tls_ctx(const struct params_delivery *p, char *err, size_t 
 		str_fmt(err, errlen, "SSL_CTX_dane_enable: %s", smtp_tls_ssl_error(why, sizeof(why)));
 		goto fail;
 	}
-	/* a CA file that is not there only matters to verify/secure/MTA-STS: warn, go on */
-	if (p->smtp_tls_ca_file[0] != '\0' && access(p->smtp_tls_ca_file, R_OK) != 0)
-		msg_warn("smtp_tls_ca_file %s: %s; PKIX verification will fail", p->smtp_tls_ca_file,
-			 strerror(errno));
-	else if ((p->smtp_tls_ca_file[0] != '\0' || p->smtp_tls_ca_path[0] != '\0') &&
-		 !SSL_CTX_load_verify_locations(ctx, p->smtp_tls_ca_file[0] ? p->smtp_tls_ca_file : NULL,
-						p->smtp_tls_ca_path[0] ? p->smtp_tls_ca_path : NULL)) {
-		str_fmt(err, errlen, "smtp_tls_ca_file %s / smtp_tls_ca_path %s: %s", p->smtp_tls_ca_file,
-			p->smtp_tls_ca_path, smtp_tls_ssl_error(why, sizeof(why)));
+	/* the CA file is read by smtp_tls_ca_read and parsed at the first handshake */
+	if (p->smtp_tls_ca_path[0] != '\0' && !SSL_CTX_load_verify_locations(ctx, NULL, p->smtp_tls_ca_path)) {
+		str_fmt(err, errlen, "smtp_tls_ca_path %s: %s", p->smtp_tls_ca_path,
+			smtp_tls_ssl_error(why, sizeof(why)));
 		goto fail;
 	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* smtp_tls_ca_read - smtp_tls_ca_file into memory (pre_jail); 0, or -1 with err */
+static int smtp_tls_ca_read(struct smtp_tls *t, const char *path, char *err, size_t errlen)
+{
+	struct cfgfile_error why;
+
+	if (path[0] == '\0')
+		return 0;
+	t->ca_file = xstrdup(path);
+	if (cfgfile_slurp(path, &t->ca_pem, &t->ca_len, &why) != 0) {
+		/* a CA file that is not there only matters to verify/secure/MTA-STS: warn, go on */
+		if (why.errnum != 0) {
+			msg_warn("smtp_tls_ca_file %s: %s; PKIX verification will fail", path, strerror(why.errnum));
+			return 0;
+		}
+		str_fmt(err, errlen, "smtp_tls_ca_file %s: %s", path, why.text);
+		return -1;
+	}
+	if (strstr(t->ca_pem, "-----BEGIN ") == NULL) {
+		str_fmt(err, errlen, "smtp_tls_ca_file %s: no PEM certificate in it", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* smtp_tls_ca_load - parse the CA file read in pre_jail into the store, once; 0, or -1 with why */
+static int smtp_tls_ca_load(struct smtp_tls *t, char *why, size_t whylen)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(t->ctx);
+	STACK_OF(X509_INFO) *infos;
+	BIO *bio;
+	int added = 0, ok = 1;
+	char err[256];
+
+	if (t->ca_error[0] != '\0') {
+		str_copy(why, t->ca_error, whylen);
+		return -1;
+	}
+	if (t->ca_pem == NULL)
+		return 0;
+	if (t->ca_len > INT_MAX || (bio = BIO_new_mem_buf(t->ca_pem, (int) t->ca_len)) == NULL) {
+		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: cannot make a memory BIO",
+			t->ca_file);
+		goto out;
+	}
+	ERR_clear_error();
+	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (infos == NULL) {
+		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: %s", t->ca_file,
+			smtp_tls_ssl_error(err, sizeof(err)));
+		goto out;
+	}
+	for (int i = 0; ok && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *info = sk_X509_INFO_value(infos, i);
+
+		if (info->x509 != NULL && (ok = X509_STORE_add_cert(store, info->x509)) == 1)
+			added++;
+		if (ok && info->crl != NULL)
+			ok = X509_STORE_add_crl(store, info->crl);
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	if (!ok)
+		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: %s", t->ca_file,
+			smtp_tls_ssl_error(err, sizeof(err)));
+	else if (added == 0)
+		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: no certificate in it", t->ca_file);
+out:
+	free(t->ca_pem);
+	t->ca_pem = NULL;
+	t->ca_len = 0;
+	if (t->ca_error[0] == '\0')
+		return 0;
+	msg_warn("%s; TLS handshakes fail until the file is fixed and smtp restarts", t->ca_error);
+	str_copy(why, t->ca_error, whylen);
+	return -1;
 }
 
 /* smtp_tls_new - the engine of one smtp process, made in pre_jail */
@@ -247,6 +335,10 @@ struct smtp_tls *smtp_tls_new(const struct config *cfg, struct dns *dns, char *e
 		return NULL;
 	t = xcalloc(1, sizeof(*t));
 	t->ctx = ctx;
+	if (smtp_tls_ca_read(t, p->smtp_tls_ca_file, err, errlen) != 0) {
+		smtp_tls_free(t);
+		return NULL;
+	}
 	t->dns = dns;
 	t->default_level = level;
 	t->rollover465 = p->smtp_tls_rollover_465;
@@ -273,6 +365,8 @@ void smtp_tls_free(struct smtp_tls *t)
 	if (t == NULL)
 		return;
 	SSL_CTX_free(t->ctx);
+	free(t->ca_pem);
+	free(t->ca_file);
 	if (t->policy != NULL)
 		tables_close(t->policy);
 	if (t->sts != NULL)
@@ -779,7 +873,7 @@ static void smtp_tls_check(struct smtp_tls_host *h, SSL *ssl, struct smtp_tls_ou
 /* smtp_tls_connect - handshake, verification as planned, one event */
 SSL *smtp_tls_connect(struct smtp_tls_host *h, int fd, int timeout, struct smtp_tls_outcome *out)
 {
-	SSL *ssl;
+	SSL *ssl = NULL;
 	char why[SMTP_TLS_TEXT_MAX];
 
 	memset(out, 0, sizeof(*out));
@@ -787,6 +881,11 @@ SSL *smtp_tls_connect(struct smtp_tls_host *h, int fd, int timeout, struct smtp_
 	if (h->plan.unusable) {
 		str_fmt(out->why, sizeof(out->why), "%s", h->plan.why);
 		return NULL;
+	}
+	if (smtp_tls_ca_load(h->d->t, why, sizeof(why)) != 0) {
+		str_copy(out->failure, "validation-failure", sizeof(out->failure));
+		str_fmt(out->why, sizeof(out->why), "TLS set-up for %s: %s", h->mxname, why);
+		goto fail;
 	}
 	if ((ssl = SSL_new(h->d->t->ctx)) == NULL) {
 		str_fmt(out->why, sizeof(out->why), "SSL_new: %s", smtp_tls_ssl_error(why, sizeof(why)));

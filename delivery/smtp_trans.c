@@ -150,8 +150,11 @@ static int smtp_content(struct smtp_agent *a, struct smtp_msg *m, struct smtp_se
 		return -1;
 	}
 	while ((n = qfile_content_read(qf, io, SMTP_CHUNK, &qerr)) > 0) {
-		for (ssize_t k = 0; k < n; k++) {
+		ssize_t k = 0;
+
+		while (k < n) {
 			char c = io[k];
+			ssize_t end;
 
 			if (cr && c != '\n') {
 				smtp_stream_put(&s->st, " ", 1);
@@ -160,12 +163,14 @@ static int smtp_content(struct smtp_agent *a, struct smtp_msg *m, struct smtp_se
 			cr = false;
 			if (c == '\r') {
 				cr = true;
+				k++;
 				continue;
 			}
 			if (c == '\n') {
 				smtp_stream_put(&s->st, "\r\n", 2);
 				col = 0;
 				last_lf = true;
+				k++;
 				continue;
 			}
 			last_lf = false;
@@ -176,8 +181,13 @@ static int smtp_content(struct smtp_agent *a, struct smtp_msg *m, struct smtp_se
 			}
 			if (col == 0 && c == '.')
 				smtp_stream_put(&s->st, ".", 1);
-			smtp_stream_put(&s->st, &c, 1);
-			col++;
+			/* the run of plain bytes up to a CR, LF or the line limit goes out in one append */
+			end = k + 1;
+			while (end < n && (size_t) (end - k) < limit - col && io[end] != '\r' && io[end] != '\n')
+				end++;
+			smtp_stream_put(&s->st, io + k, (size_t) (end - k));
+			col += (size_t) (end - k);
+			k = end;
 		}
 		if (s->st.out.len >= SMTP_CHUNK && smtp_stream_flush(&s->st) != 0) {
 			ret = -1;

@@ -12,9 +12,19 @@
  * socket's backlog was full; a finished request puts it back. So the
  * cost of a scheduling step does not depend on how much mail waits.
  *
- * A request is one non-blocking connection to private/<transport>, one
- * request frame and one reply frame (deliver_proto.h); nothing here
- * ever blocks. A connection that fails ("connect to private/smtp: No
+ * A request is one request frame and one reply frame (deliver_proto.h)
+ * on a non-blocking connection to private/<transport>; nothing here
+ * ever blocks. Connections are reused: after a reply the connection
+ * waits in its transport's idle list for the next request (any
+ * destination of that transport) for QMGR_AGENT_IDLE_MS, and is closed
+ * after QMGR_AGENT_CONN_REQUESTS requests. So an agent process serves
+ * request after request without a connect, an accept, a status report
+ * to master or a new process every max_use requests (bench/README.md:
+ * process starts were most of the CPU of a relayed message). A reused
+ * connection that closes before the reply (the agent stopped, or closed
+ * it after its own request limit, just as qmgr sent) sends the request
+ * again once on a new connection; the agent's lock and slot re-check
+ * make that safe (deliver_agent.c). A connection that fails ("connect to private/smtp: No
  * such file or directory"), a request-level error, a lost connection or
  * a reply in which every recipient was deferred counts as a failure of
  * the destination; after default_destination_concurrency_failed_cohort_limit
@@ -42,6 +52,10 @@
 #define QMGR_DEST_BUCKETS	4096
 #define QMGR_ENTRY_BYTES	(512 * 1024)	/* address bytes in one request */
 #define QMGR_BUSY_RETRY_MS	500		/* after a full listen backlog */
+#define QMGR_AGENT_IDLE_MS	5000		/* an unused agent connection is closed after this */
+#define QMGR_AGENT_CONN_REQUESTS 100		/* requests on one agent connection, then a new one */
+
+struct qmgr_aconn;
 
 /* qmgr_transport - requests in flight to one agent service */
 struct qmgr_transport {
@@ -50,6 +64,7 @@ struct qmgr_transport {
 	bool busy;			/* backlog full: wait for the timer */
 	struct event *retry_ev;
 	struct qmgr_dest *parked;	/* destinations waiting for this transport */
+	struct qmgr_aconn *idle;	/* agent connections waiting for a request */
 	struct qmgr_transport *next;
 };
 
@@ -70,7 +85,16 @@ struct qmgr_dest {
 /* qmgr_req - one DELIVER request in flight */
 struct qmgr_req {
 	struct qmgr_entry *e;
+	struct qmgr_aconn *ac;
+};
+
+/* qmgr_aconn - one connection to a delivery agent, reused request after request */
+struct qmgr_aconn {
 	struct ipc_conn *conn;
+	struct qmgr_transport *tp;
+	struct qmgr_req *req;		/* the request in flight; NULL: in tp->idle */
+	long uses;			/* requests sent on it */
+	struct qmgr_aconn *next;	/* tp->idle */
 };
 
 /* qmgr_open - an entry being filled while a message is activated */
@@ -88,6 +112,7 @@ static struct qmgr_open *qmgr_opens;
 static size_t qmgr_nopens, qmgr_opens_cap;
 
 static void qmgr_dispatch_kick(void);
+static bool qmgr_req_start(struct qmgr_entry *e, bool fresh);
 
 /* qmgr_hash - FNV-1a over transport NUL nexthop */
 static unsigned qmgr_hash(const char *t, const char *n)
@@ -289,14 +314,45 @@ static void qmgr_dest_result(struct qmgr_dest *d, bool good, const char *reason)
 	}
 }
 
-/* qmgr_req_end - a request is over: release everything, let others go */
-static void qmgr_req_end(struct qmgr_req *r)
+/* qmgr_aconn_free - close an agent connection (safe inside its callbacks) */
+static void qmgr_aconn_free(struct qmgr_aconn *ac)
+{
+	ipc_conn_free(ac->conn);
+	free(ac);
+}
+
+/* qmgr_aconn_unidle - take ac off its transport's idle list */
+static void qmgr_aconn_unidle(struct qmgr_aconn *ac)
+{
+	for (struct qmgr_aconn **pp = &ac->tp->idle; *pp; pp = &(*pp)->next)
+		if (*pp == ac) {
+			*pp = ac->next;
+			break;
+		}
+	ac->next = NULL;
+}
+
+/* qmgr_aconn_release - the request on ac is over: keep ac for the next one, or close it */
+static void qmgr_aconn_release(struct qmgr_aconn *ac, bool keep)
+{
+	ac->req = NULL;
+	if (!keep || ac->uses >= QMGR_AGENT_CONN_REQUESTS || ipc_conn_is_closed(ac->conn)) {
+		qmgr_aconn_free(ac);
+		return;
+	}
+	ipc_conn_set_timeout(ac->conn, QMGR_AGENT_IDLE_MS, qmgr.p.ipc_ms);
+	ac->next = ac->tp->idle;
+	ac->tp->idle = ac;
+}
+
+/* qmgr_req_end - a request is over: release everything, let others go; keep: reuse the connection */
+static void qmgr_req_end(struct qmgr_req *r, bool keep)
 {
 	struct qmgr_dest *d = r->e->dest;
 	struct qmgr_transport *tp = d->tp;
 
-	if (r->conn)
-		ipc_conn_free(r->conn);
+	if (r->ac)
+		qmgr_aconn_release(r->ac, keep);
 	qmgr_entry_free(r->e);
 	free(r);
 	d->active--;
@@ -321,15 +377,24 @@ static long qmgr_req_position(const struct qmgr_entry *e, long long idx, size_t 
 /* qmgr_req_on_frame - the agent's reply */
 static void qmgr_req_on_frame(struct ipc_conn *conn, const struct attr_list *frame, void *arg)
 {
-	struct qmgr_req *r = arg;
-	struct qmgr_entry *e = r->e;
+	struct qmgr_aconn *ac = arg;
+	struct qmgr_req *r = ac->req;
+	struct qmgr_entry *e;
 	const char *status = "", *text = "delivery agent error";
 	const struct attr *ai = NULL, *as = NULL, *ad = NULL, *ar = NULL, *at = NULL;
-	bool *done = xcalloc(e->n, sizeof(bool));
+	bool *done;
 	bool good = false;
 	char reason[600];
 
 	(void) conn;
+	if (r == NULL) {
+		msg_warn("private/%s: a frame on an idle connection; closing it", ac->tp->name);
+		qmgr_aconn_unidle(ac);
+		qmgr_aconn_free(ac);
+		return;
+	}
+	e = r->e;
+	done = xcalloc(e->n, sizeof(bool));
 	attr_get_str(frame, DELIVER_STATUS, &status);
 	if (strcmp(status, "ok") != 0) {
 		attr_get_str(frame, DELIVER_TEXT, &text);
@@ -337,7 +402,7 @@ static void qmgr_req_on_frame(struct ipc_conn *conn, const struct attr_list *fra
 		qmgr_entry_defer(e, "4.3.0", reason);
 		qmgr_dest_result(e->dest, false, reason);
 		free(done);
-		qmgr_req_end(r);
+		qmgr_req_end(r, false);
 		return;
 	}
 	for (size_t k = 0; (ai = attr_find(frame, DELIVER_R_INDEX, ai)) != NULL; k++) {
@@ -367,21 +432,53 @@ static void qmgr_req_on_frame(struct ipc_conn *conn, const struct attr_list *fra
 					       "delivery agent did not report this recipient", true);
 	qmgr_dest_result(e->dest, good, "all recipients deferred");
 	free(done);
-	qmgr_req_end(r);
+	qmgr_req_end(r, true);
 }
 
-/* qmgr_req_on_close - the connection ended before the reply */
+/* qmgr_req_on_close - the connection ended: idle (forget it), or before the reply */
 static void qmgr_req_on_close(struct ipc_conn *conn, const char *reason, void *arg)
 {
-	struct qmgr_req *r = arg;
+	struct qmgr_aconn *ac = arg;
+	struct qmgr_req *r = ac->req;
 	char text[400];
 
 	(void) conn;
+	if (r == NULL) {
+		qmgr_aconn_unidle(ac);
+		qmgr_aconn_free(ac);
+		return;
+	}
+	if (ac->uses > 1) {
+		/* a reused connection the agent had closed: once more on a new one */
+		struct qmgr_entry *e = r->e;
+		struct qmgr_dest *d = e->dest;
+
+		msg_debug("%s: private/%s: reused connection closed (%s); sending the request again",
+			  e->msg->qid, ac->tp->name, reason ? reason : "connection closed");
+		qmgr_aconn_free(ac);
+		free(r);
+		d->active--;
+		d->tp->active--;
+		if (!qmgr_req_start(e, true)) {
+			/* listen backlog full: first in line again once the transport has room */
+			e->next = d->head;
+			d->head = e;
+			if (d->tail == NULL)
+				d->tail = e;
+			d->tp->busy = true;
+			struct timeval tv = {0, QMGR_BUSY_RETRY_MS * 1000};
+
+			evtimer_add(d->tp->retry_ev, &tv);
+		}
+		qmgr_dest_make_ready(d);
+		qmgr_dest_maybe_free(d);
+		return;
+	}
 	str_fmt(text, sizeof(text), "lost connection with private/%s: %.300s",
 		r->e->dest->transport_name, reason ? reason : "connection closed");
 	qmgr_entry_defer(r->e, "4.3.0", text);
 	qmgr_dest_result(r->e->dest, false, text);
-	qmgr_req_end(r);
+	qmgr_req_end(r, false);
 }
 
 /* qmgr_req_send - the request frame for entry e on conn; 0 or -1 */
@@ -405,20 +502,30 @@ static int qmgr_req_send(struct qmgr_req *r)
 		attr_add_int(&l, DELIVER_RCPT_INDEX, (int64_t) e->idx[i]);
 		attr_add_str(&l, DELIVER_RCPT, m->qf->rcpts[e->idx[i]].addr);
 	}
-	rc = ipc_conn_send(r->conn, &l);
+	rc = ipc_conn_send(r->ac->conn, &l);
 	attr_list_free(&l);
 	return rc;
 }
 
-/* qmgr_req_start - connect to the agent and send the request; false: backlog full */
-static bool qmgr_req_start(struct qmgr_entry *e)
+/*
+ * qmgr_req_start - send the request on an idle agent connection, or
+ * connect (always when fresh); false: backlog full
+ */
+static bool qmgr_req_start(struct qmgr_entry *e, bool fresh)
 {
 	struct qmgr_dest *d = e->dest;
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct qmgr_aconn *ac = fresh ? NULL : d->tp->idle;
 	char text[300];
 	int fd;
 
 	str_fmt(sun.sun_path, sizeof(sun.sun_path), "private/%s", d->transport_name);
+	if (ac != NULL) {
+		d->tp->idle = ac->next;
+		ac->next = NULL;
+		ipc_conn_set_timeout(ac->conn, qmgr.p.ipc_ms, qmgr.p.ipc_ms);
+		goto send;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
 		str_fmt(text, sizeof(text), "socket: %s", strerror(errno));
 		goto fail;
@@ -432,11 +539,17 @@ static bool qmgr_req_start(struct qmgr_entry *e)
 		str_fmt(text, sizeof(text), "connect to %s: %s", sun.sun_path, strerror(err));
 		goto fail;
 	}
+	ac = xcalloc(1, sizeof(*ac));
+	ac->tp = d->tp;
+	ac->conn = ipc_conn_new(qmgr.base, fd, 0, qmgr_req_on_frame, qmgr_req_on_close, ac);
+	ipc_conn_set_timeout(ac->conn, qmgr.p.ipc_ms, qmgr.p.ipc_ms);
+send:;
 	struct qmgr_req *r = xcalloc(1, sizeof(*r));
 
 	r->e = e;
-	r->conn = ipc_conn_new(qmgr.base, fd, 0, qmgr_req_on_frame, qmgr_req_on_close, r);
-	ipc_conn_set_timeout(r->conn, qmgr.p.ipc_ms, qmgr.p.ipc_ms);
+	r->ac = ac;
+	ac->req = r;
+	ac->uses++;
 	d->active++;
 	d->tp->active++;
 	if (qmgr_req_send(r) < 0) {
@@ -444,7 +557,7 @@ static bool qmgr_req_start(struct qmgr_entry *e)
 		str_fmt(text, sizeof(text), "request to %s could not be sent", sun.sun_path);
 		msg_warn("%s: %s", e->msg->qid, text);
 		qmgr_entry_defer(e, "4.3.0", text);
-		ipc_conn_free(r->conn);
+		qmgr_aconn_free(ac);
 		free(r);
 		d->active--;
 		d->tp->active--;
@@ -493,7 +606,7 @@ static void qmgr_dest_run(struct qmgr_dest *d)
 			qmgr_entry_free(e);
 			continue;
 		}
-		if (!qmgr_req_start(e)) {
+		if (!qmgr_req_start(e, false)) {
 			/* listen backlog full: put it back, wait a little */
 			e->next = d->head;
 			d->head = e;
@@ -594,6 +707,12 @@ void qmgr_deliver_free(void)
 		struct qmgr_transport *tp = qmgr_transports;
 
 		qmgr_transports = tp->next;
+		while (tp->idle) {
+			struct qmgr_aconn *ac = tp->idle;
+
+			tp->idle = ac->next;
+			qmgr_aconn_free(ac);
+		}
 		event_free(tp->retry_ev);
 		free(tp->name);
 		free(tp);

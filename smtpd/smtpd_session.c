@@ -2,6 +2,12 @@
  * smtpd_session - one SMTP connection: input, replies, time limits,
  * TLS switch-over and close.
  *
+ * Before the greeting (SMTPD_IN_LOOKUP) a session has no bufferevent:
+ * smtpd_peer.c finds the client's name, smtpd_session_start logs the
+ * connect line and runs the client checks (smtpd_access.c, and the
+ * screen service's ban list, smtpd_screen.c), and smtpd_session_ready
+ * sets up the bufferevent and greets, or says the refusal and closes.
+ *
  * Input is read by a libevent bufferevent: a plain socket one, replaced
  * after STARTTLS (or from the start on port 465) by an OpenSSL one on
  * the same descriptor. The input loop takes what is buffered: command

@@ -204,5 +204,8 @@ c.close()
 ok(wait_for(lambda: "connect from unknown[127.0.0.10] country=JP" in inst.log_since(mark), 10),
    "smtpd_peername_lookup = no: unknown, country still logged")
 
+like(inst.log(), "screen service unavailable", "no screen service here: smtpd says so ...")
+like(inst.log(), "clients are let through", "... and lets the clients through (fail open)")
+
 inst.stop()
 done()

@@ -63,8 +63,11 @@ os.chmod(HASH + ".db", 0o644)
 
 inst = SmtpdInstance(
     tern={"geoip_database": db, "dns_resolver_config": w.unbound_conf},
-    smtpd={"smtpd_client_access": "cidr:%s, pcre:%s, hash:%s" % (CIDR, PCRE, HASH),
+    smtpd={"smtpd_client_access": "cidr:%s, pcre:%s, proxy:hash:%s" % (CIDR, PCRE, HASH),
            "smtpd_country_reject": "DE"})
+# the hash: table is read through proxymap, as smtpd.conf(5) advises for a chrooted smtpd
+inst.conf("proxy_read_maps", "unix:passwd.byname hash:$config_directory/aliases texthash:$config_directory/aliases "
+          "$virtual_mailbox_maps hash:" + HASH, file="qmgr.conf")
 r = inst.start()
 is_(r.returncode, 0, "instance starts")
 

@@ -549,13 +549,20 @@ out:
 	return ret;
 }
 
-/* deliver_serve - serve DELIVER requests until the peer closes or a stop */
+/*
+ * deliver_serve - serve DELIVER requests until the peer closes, a stop,
+ * or max_use requests on this connection (qmgr keeps its connections to
+ * agents open from request to request; the skeleton counts connections,
+ * so the limit on requests per connection keeps a process's lifetime
+ * bounded: at most max_use connections of max_use requests each)
+ */
 void deliver_serve(struct service *svc, int fd, const char *relay,
 		   deliver_recipient_fn recipient, void *ctx)
 {
 	int ms = (int) (service_config(svc)->global.ipc_timeout * 1000);
+	long long max_requests = service_config(svc)->global.max_use;
 
-	for (;;) {
+	for (long long served = 0; served < max_requests; served++) {
 		struct attr_list frame;
 		struct deliver_job job;
 		char err[256];
@@ -646,12 +653,13 @@ void deliver_job_result_note(struct deliver_job *job, size_t i, const struct del
 	deliver_job_result(job, i, &o, relay);
 }
 
-/* deliver_serve_jobs - serve DELIVER requests, a whole request per call of job_fn */
+/* deliver_serve_jobs - serve DELIVER requests, a whole request per call of job_fn (limits as deliver_serve) */
 void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job_fn, void *ctx)
 {
 	int ms = (int) (service_config(svc)->global.ipc_timeout * 1000);
+	long long max_requests = service_config(svc)->global.max_use;
 
-	for (;;) {
+	for (long long served = 0; served < max_requests; served++) {
 		struct attr_list frame;
 		struct deliver_job job;
 		char err[256];

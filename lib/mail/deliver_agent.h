@@ -123,7 +123,8 @@ struct service;
  * services): read DELIVER requests from fd (ipc_timeout per read and
  * write), call recipient() for each recipient of a request that parsed,
  * record and log each result with relay, reply, and go on until the peer
- * closes or a stop is requested.
+ * closes, a stop is requested, or max_use requests were served on this
+ * connection (qmgr reuses its connections; see deliver_agent.c).
  */
 void deliver_serve(struct service *svc, int fd, const char *relay,
 		   deliver_recipient_fn recipient, void *ctx);

@@ -31,8 +31,10 @@
  *                   on_connection gets a non-blocking socket and owns it
  *                   (closes it); the daemon calls service_conn_done(svc)
  *                   when a connection is over. At session_limit open
- *                   connections (or after max_use) the process tells
- *                   master it is taken and stops accepting.
+ *                   connections (or after max_use x session_limit
+ *                   connections: max_use counts per session slot here)
+ *                   the process tells master it is taken and stops
+ *                   accepting.
  *   SERVICE_TRIGGER wake-up requests: the skeleton reads up to
  *                   SERVICE_TRIGGER_MAX bytes from each connection (with
  *                   a time limit), closes it and calls on_trigger.
