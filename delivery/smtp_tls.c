@@ -68,6 +68,7 @@
 #include "mail/sts_client.h"
 #include "mail/sts_proto.h"
 #include "mail/table.h"
+#include "mail/tls_common.h"
 #include "mail/tls_event.h"
 #include "mail/tls_policy.h"
 #include "smtp_tls.h"
@@ -127,73 +128,6 @@ const char *smtp_tls_level_name(enum smtp_tls_level l)
 	return smtp_tls_level_names[l];
 }
 
-/* smtp_tls_ssl_error - OpenSSL's last error as text into buf */
-static const char *smtp_tls_ssl_error(char *buf, size_t len)
-{
-	unsigned long code = ERR_peek_last_error();
-
-	if (code == 0)
-		str_copy(buf, "no OpenSSL error", len);
-	else
-		ERR_error_string_n(code, buf, len);
-	return buf;
-}
-
-/* smtp_tls_version - "TLSv1.2" -> its number, 0 unknown, -1 obsolete */
-static int smtp_tls_version(const char *name)
-{
-	if (strcmp(name, "TLSv1.2") == 0)
-		return TLS1_2_VERSION;
-	if (strcmp(name, "TLSv1.3") == 0)
-		return TLS1_3_VERSION;
-	if (strcmp(name, "SSLv2") == 0 || strcmp(name, "SSLv3") == 0 || strcmp(name, "TLSv1") == 0 ||
-	    strcmp(name, "TLSv1.1") == 0)
-		return -1;
-	return 0;
-}
-
-/* smtp_tls_protocols - smtp_tls_protocols to the context's version range; 0 or -1 with err */
-static int smtp_tls_protocols(SSL_CTX *ctx, const char *value, char *err, size_t errlen)
-{
-	char *copy = xstrdup(value), *p = copy, *tok;
-	int lo = TLS1_2_VERSION, hi = TLS1_3_VERSION, ret = 0;
-
-	while (ret == 0 && (tok = str_token(&p, ", :\t")) != NULL) {
-		const char *name = tok;
-		int v;
-
-		if (strncmp(tok, ">=", 2) == 0 || strncmp(tok, "<=", 2) == 0)
-			name = tok + 2;
-		else if (tok[0] == '!')
-			name = tok + 1;
-		v = smtp_tls_version(name);
-		if (v == 0 || (v < 0 && tok[0] != '!')) {
-			str_fmt(err, errlen, "smtp_tls_protocols = %s: \"%s\": use >=, <= or ! with TLSv1.2 "
-				"or TLSv1.3", value, tok);
-			ret = -1;
-		} else if (v < 0)
-			continue;
-		else if (tok[0] == '>')
-			lo = v;
-		else if (tok[0] == '<')
-			hi = v;
-		else if (tok[0] == '!' && v == lo)
-			lo = v == TLS1_2_VERSION ? TLS1_3_VERSION : TLS1_3_VERSION + 1;
-		else if (tok[0] == '!' && v == hi)
-			hi = TLS1_2_VERSION - 1;
-	}
-	free(copy);
-	if (ret == 0 && (lo > hi || lo > TLS1_3_VERSION || hi < TLS1_2_VERSION)) {
-		str_fmt(err, errlen, "smtp_tls_protocols = %s: leaves no protocol", value);
-		ret = -1;
-	}
-	if (ret == 0 && (!SSL_CTX_set_min_proto_version(ctx, lo) || !SSL_CTX_set_max_proto_version(ctx, hi))) {
-		str_fmt(err, errlen, "smtp_tls_protocols = %s: OpenSSL refuses the range", value);
-		ret = -1;
-	}
-	return ret;
-}
-
 /* smtp_tls_ctx - the client context from the parameters; NULL with err */
 static SSL_CTX *smtp_tls_ctx(const struct params_delivery *p, char *err, size_t errlen)
 {
@@ -202,33 +136,29 @@ static SSL_CTX *smtp_tls_ctx(const struct params_delivery *p, char *err, size_t 
 	const char *ciphers;
 
 	if (ctx == NULL) {
-		str_fmt(err, errlen, "SSL_CTX_new: %s", smtp_tls_ssl_error(why, sizeof(why)));
+		str_fmt(err, errlen, "SSL_CTX_new: %s", tls_common_last_error(why, sizeof(why)));
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if (smtp_tls_protocols(ctx, p->smtp_tls_protocols, err, errlen) != 0)
+	if (tls_common_protocols(ctx, "smtp_tls_protocols", p->smtp_tls_protocols, err, errlen) != 0)
 		goto fail;
-	if (strcmp(p->smtp_tls_ciphers, "high") == 0)
-		ciphers = "HIGH:!aNULL:!eNULL";
-	else if (strcmp(p->smtp_tls_ciphers, "medium") == 0)
-		ciphers = "HIGH:MEDIUM:!aNULL:!eNULL";
-	else {
+	if ((ciphers = tls_common_cipher_list(p->smtp_tls_ciphers)) == NULL) {
 		str_fmt(err, errlen, "smtp_tls_ciphers = %s: expected medium or high", p->smtp_tls_ciphers);
 		goto fail;
 	}
 	if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
-		str_fmt(err, errlen, "cipher list %s: %s", ciphers, smtp_tls_ssl_error(why, sizeof(why)));
+		str_fmt(err, errlen, "cipher list %s: %s", ciphers, tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
 	if (SSL_CTX_dane_enable(ctx) <= 0) {
-		str_fmt(err, errlen, "SSL_CTX_dane_enable: %s", smtp_tls_ssl_error(why, sizeof(why)));
+		str_fmt(err, errlen, "SSL_CTX_dane_enable: %s", tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
 	/* the CA file is read by smtp_tls_ca_read and parsed at the first handshake */
 	if (p->smtp_tls_ca_path[0] != '\0' && !SSL_CTX_load_verify_locations(ctx, NULL, p->smtp_tls_ca_path)) {
 		str_fmt(err, errlen, "smtp_tls_ca_path %s: %s", p->smtp_tls_ca_path,
-			smtp_tls_ssl_error(why, sizeof(why)));
+			tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
 	return ctx;
@@ -286,7 +216,7 @@ static int smtp_tls_ca_load(struct smtp_tls *t, char *why, size_t whylen)
 	BIO_free(bio);
 	if (infos == NULL) {
 		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: %s", t->ca_file,
-			smtp_tls_ssl_error(err, sizeof(err)));
+			tls_common_last_error(err, sizeof(err)));
 		goto out;
 	}
 	for (int i = 0; ok && i < sk_X509_INFO_num(infos); i++) {
@@ -300,7 +230,7 @@ static int smtp_tls_ca_load(struct smtp_tls *t, char *why, size_t whylen)
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	if (!ok)
 		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: %s", t->ca_file,
-			smtp_tls_ssl_error(err, sizeof(err)));
+			tls_common_last_error(err, sizeof(err)));
 	else if (added == 0)
 		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: no certificate in it", t->ca_file);
 out:
@@ -750,7 +680,7 @@ fail:
 
 		str_copy(out->failure, "validation-failure", sizeof(out->failure));
 		str_fmt(out->why, sizeof(out->why), "TLS set-up for %s: %s", h->mxname,
-			smtp_tls_ssl_error(err, sizeof(err)));
+			tls_common_last_error(err, sizeof(err)));
 	}
 	return -1;
 }
@@ -789,7 +719,7 @@ static int smtp_tls_handshake(SSL *ssl, int fd, int timeout, char *why, size_t w
 				str_fmt(why, whylen, "TLS handshake: %s", errno ? strerror(errno) :
 					"connection closed by the server");
 			else
-				str_fmt(why, whylen, "TLS handshake: %s", smtp_tls_ssl_error(err, sizeof(err)));
+				str_fmt(why, whylen, "TLS handshake: %s", tls_common_last_error(err, sizeof(err)));
 			break;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -888,17 +818,17 @@ SSL *smtp_tls_connect(struct smtp_tls_host *h, int fd, int timeout, struct smtp_
 		goto fail;
 	}
 	if ((ssl = SSL_new(h->d->t->ctx)) == NULL) {
-		str_fmt(out->why, sizeof(out->why), "SSL_new: %s", smtp_tls_ssl_error(why, sizeof(why)));
+		str_fmt(out->why, sizeof(out->why), "SSL_new: %s", tls_common_last_error(why, sizeof(why)));
 		return NULL;
 	}
 	if (!smtp_tls_is_address(h->mxname) && !SSL_set_tlsext_host_name(ssl, h->mxname)) {
-		str_fmt(out->why, sizeof(out->why), "SNI %s: %s", h->mxname, smtp_tls_ssl_error(why, sizeof(why)));
+		str_fmt(out->why, sizeof(out->why), "SNI %s: %s", h->mxname, tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
 	if (smtp_tls_setup_verify(h, ssl, out) != 0)
 		goto fail;
 	if (!SSL_set_fd(ssl, fd)) {
-		str_fmt(out->why, sizeof(out->why), "SSL_set_fd: %s", smtp_tls_ssl_error(why, sizeof(why)));
+		str_fmt(out->why, sizeof(out->why), "SSL_set_fd: %s", tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
 	if (smtp_tls_handshake(ssl, fd, timeout > 0 ? timeout : 60, why, sizeof(why)) != 0) {

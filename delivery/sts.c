@@ -51,6 +51,7 @@
 #include "base/str.h"
 #include "mail/dns.h"
 #include "mail/service.h"
+#include "mail/state_db.h"
 #include "mail/sts_client.h"
 #include "mail/sts_policy.h"
 #include "mail/sts_proto.h"
@@ -80,7 +81,7 @@ static struct sts {
 	struct service *svc;
 	const struct params_delivery *p;
 	struct dns *dns;
-	struct sts_cache *cache;
+	struct state_db *cache;
 	struct sts_fetch_opts fetch;
 	struct sts_failure failures[STS_FAILURES_MAX];
 	struct sts_conn *conns;
@@ -477,7 +478,7 @@ static void sts_post_jail(struct service *svc)
 /* sts_free - release everything (for leak checkers) */
 static void sts_free(void)
 {
-	sts_cache_close(sts.cache);
+	state_db_close(sts.cache);
 	dns_free(sts.dns);
 	attr_list_free(&sts.reply);
 }

@@ -26,20 +26,19 @@ struct sts_entry {
 	int64_t checked;		/* when the TXT id was last seen equal to policy.id */
 };
 
-/* sts_cache.c */
-struct sts_cache;
+/* sts_cache.c: the cache is a state_db (mail/state_db.h), closed with state_db_close */
+struct state_db;
 
 /* sts_cache_open - open or create the hash file path: the cache, or NULL with err */
-struct sts_cache *sts_cache_open(const char *path, char *err, size_t errlen);
-void sts_cache_close(struct sts_cache *c);
+struct state_db *sts_cache_open(const char *path, char *err, size_t errlen);
 /* sts_cache_get - 1 found (e filled), 0 none (or a bad entry, dropped), -1 error */
-int sts_cache_get(struct sts_cache *c, const char *domain, struct sts_entry *e,
+int sts_cache_get(struct state_db *c, const char *domain, struct sts_entry *e,
 		  char *err, size_t errlen);
 /* sts_cache_put - store e for domain and sync the file: 0, or -1 with err */
-int sts_cache_put(struct sts_cache *c, const char *domain, const struct sts_entry *e,
+int sts_cache_put(struct state_db *c, const char *domain, const struct sts_entry *e,
 		  char *err, size_t errlen);
 /* sts_cache_del - 1 deleted, 0 there was none, -1 error */
-int sts_cache_del(struct sts_cache *c, const char *domain, char *err, size_t errlen);
+int sts_cache_del(struct state_db *c, const char *domain, char *err, size_t errlen);
 /* sts_entry_encode / _decode - the stored text form; decode 0 or -1 */
 size_t sts_entry_encode(const struct sts_entry *e, char *out, size_t outlen);
 int sts_entry_decode(const char *text, size_t len, struct sts_entry *e);

@@ -12,14 +12,13 @@
  *	mode enforce
  *	mx mx1.example.test		(one line per mx pattern)
  *
- * Only the one sts process opens the file (no environment, no locks);
- * every put and delete is followed by a sync, so a crash loses at most
- * the change in flight. A file that is not a DB hash (damaged by a
- * crash inside a write) is moved aside to "<file>.bad" and started
- * afresh: it only holds what can be fetched again. An entry that does
- * not decode is deleted and reported as absent.
+ * The file is a state_db (lib/mail/state_db.h): only the one sts
+ * process opens it; a damaged file is moved aside to "<file>.bad" and
+ * started afresh (it only holds what can be fetched again). Every put
+ * and delete is followed by a sync, so a crash loses at most the change
+ * in flight. An entry that does not decode is deleted and reported as
+ * absent.
  */
-#include <db.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,79 +28,16 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
+#include "mail/state_db.h"
 #include "mail/sts_policy.h"
 #include "sts.h"
 
 #define STS_ENTRY_MAX	(STS_MX_MAX * (STS_MX_LEN + 4) + 512)	/* encoded entry */
 
-/* sts_cache - the open file */
-struct sts_cache {
-	DB *db;
-	char *path;
-};
-
-/* sts_cache_try_open - one attempt: the DB, or NULL with Berkeley DB's code in *ret */
-static DB *sts_cache_try_open(const char *path, int *ret)
-{
-	DB *db;
-
-	if ((*ret = db_create(&db, NULL, 0)) != 0)
-		return NULL;
-	if ((*ret = db->open(db, NULL, path, NULL, DB_HASH, DB_CREATE, 0600)) != 0) {
-		db->close(db, 0);
-		return NULL;
-	}
-	return db;
-}
-
 /* sts_cache_open - open or create the cache file */
-struct sts_cache *sts_cache_open(const char *path, char *err, size_t errlen)
+struct state_db *sts_cache_open(const char *path, char *err, size_t errlen)
 {
-	struct sts_cache *c;
-	DB *db;
-	int ret;
-
-	if ((db = sts_cache_try_open(path, &ret)) == NULL && ret != ENOENT && ret != EACCES
-	    && ret != ENOSPC && ret != EROFS) {
-		char *aside = str_dupf("%s.bad", path);
-
-		msg_warn("sts cache %s: %s; moved aside to %s, starting an empty cache",
-			 path, db_strerror(ret), aside);
-		if (rename(path, aside) < 0)
-			msg_warn("sts cache: rename %s to %s: %s", path, aside, strerror(errno));
-		free(aside);
-		db = sts_cache_try_open(path, &ret);
-	}
-	if (db == NULL) {
-		str_fmt(err, errlen, "cannot open the sts cache %s: %s", path, db_strerror(ret));
-		return NULL;
-	}
-	c = xcalloc(1, sizeof(*c));
-	c->db = db;
-	c->path = xstrdup(path);
-	return c;
-}
-
-/* sts_cache_close - close the file (NULL is fine) */
-void sts_cache_close(struct sts_cache *c)
-{
-	if (c == NULL)
-		return;
-	if (c->db->close(c->db, 0) != 0)
-		msg_warn("sts cache %s: close failed", c->path);
-	free(c->path);
-	free(c);
-}
-
-/* sts_cache_key - a DBT over the domain (without a NUL) */
-static DBT sts_cache_key(const char *domain)
-{
-	DBT k;
-
-	memset(&k, 0, sizeof(k));
-	k.data = (void *) (uintptr_t) domain;
-	k.size = (u_int32_t) strlen(domain);
-	return k;
+	return state_db_open(path, "sts cache", STS_ENTRY_MAX + 1, err, errlen);
 }
 
 /* sts_entry_encode - the text form of e into out[outlen]; its length, or 0 when it does not fit */
@@ -201,74 +137,37 @@ int sts_entry_decode(const char *text, size_t len, struct sts_entry *e)
 }
 
 /* sts_cache_get - the entry of domain */
-int sts_cache_get(struct sts_cache *c, const char *domain, struct sts_entry *e,
+int sts_cache_get(struct state_db *c, const char *domain, struct sts_entry *e,
 		  char *err, size_t errlen)
 {
-	DBT k = sts_cache_key(domain), v;
-	int ret;
+	char text[STS_ENTRY_MAX + 1];
+	int r = state_db_get(c, domain, text, sizeof(text), err, errlen);
 
-	memset(&v, 0, sizeof(v));
-	ret = c->db->get(c->db, NULL, &k, &v, 0);
-	if (ret == DB_NOTFOUND)
-		return 0;
-	if (ret != 0) {
-		str_fmt(err, errlen, "sts cache %s: read %s: %s", c->path, domain, db_strerror(ret));
-		return -1;
-	}
-	if (sts_entry_decode(v.data, v.size, e) < 0) {
-		msg_warn("sts cache %s: entry for %s does not decode; dropped", c->path, domain);
+	if (r <= 0)
+		return r;
+	if (sts_entry_decode(text, strlen(text), e) < 0) {
+		msg_warn("sts cache: entry for %s does not decode; dropped", domain);
 		(void) sts_cache_del(c, domain, err, errlen);
 		return 0;
 	}
 	return 1;
 }
 
-/* sts_cache_sync - flush the file: 0, or -1 with err */
-static int sts_cache_sync(struct sts_cache *c, char *err, size_t errlen)
-{
-	int ret = c->db->sync(c->db, 0);
-
-	if (ret != 0) {
-		str_fmt(err, errlen, "sts cache %s: sync: %s", c->path, db_strerror(ret));
-		return -1;
-	}
-	return 0;
-}
-
 /* sts_cache_put - store the entry of domain */
-int sts_cache_put(struct sts_cache *c, const char *domain, const struct sts_entry *e,
+int sts_cache_put(struct state_db *c, const char *domain, const struct sts_entry *e,
 		  char *err, size_t errlen)
 {
 	char text[STS_ENTRY_MAX];
-	size_t n = sts_entry_encode(e, text, sizeof(text));
-	DBT k = sts_cache_key(domain), v;
-	int ret;
 
-	if (n == 0) {
+	if (sts_entry_encode(e, text, sizeof(text)) == 0) {
 		str_fmt(err, errlen, "sts cache: entry for %s does not fit", domain);
 		return -1;
 	}
-	memset(&v, 0, sizeof(v));
-	v.data = text;
-	v.size = (u_int32_t) n;
-	if ((ret = c->db->put(c->db, NULL, &k, &v, 0)) != 0) {
-		str_fmt(err, errlen, "sts cache %s: write %s: %s", c->path, domain, db_strerror(ret));
-		return -1;
-	}
-	return sts_cache_sync(c, err, errlen);
+	return state_db_put(c, domain, text, true, err, errlen);
 }
 
 /* sts_cache_del - drop the entry of domain */
-int sts_cache_del(struct sts_cache *c, const char *domain, char *err, size_t errlen)
+int sts_cache_del(struct state_db *c, const char *domain, char *err, size_t errlen)
 {
-	DBT k = sts_cache_key(domain);
-	int ret = c->db->del(c->db, NULL, &k, 0);
-
-	if (ret == DB_NOTFOUND)
-		return 0;
-	if (ret != 0) {
-		str_fmt(err, errlen, "sts cache %s: delete %s: %s", c->path, domain, db_strerror(ret));
-		return -1;
-	}
-	return sts_cache_sync(c, err, errlen) < 0 ? -1 : 1;
+	return state_db_del(c, domain, true, err, errlen);
 }

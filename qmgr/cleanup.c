@@ -7,7 +7,8 @@
  * state table:
  *
  *	state	frame			action
- *	IDLE	op=begin		cleanup_msg_begin -> CONTENT
+ *	IDLE	op=begin		cleanup_msg_begin; with early_qid=1
+ *					an EARLY frame (queued + id, or error) -> CONTENT
  *	IDLE	op=abort		ignored (nothing open)
  *	CONTENT	chunk			cleanup_msg_content
  *	CONTENT	end			cleanup_msg_end; ready: submit -> COMMIT
@@ -22,9 +23,13 @@
  * keeps the file if the commit succeeds (the source never saw "ok", so it
  * did not answer 250 either; delivering twice beats losing mail).
  *
+ * Sources that log the queue id (smtpd "client=", pickup "uid=") ask for
+ * the EARLY frame and send "end" only once they have it, so their line
+ * is in the log before the message can be committed, let alone be seen
+ * by qmgr ("from=, size=": Postfix's order, which pflogsumm needs).
+ *
  * After each batch of commits with at least one success, once every ok
- * RESULT of it is written to its source (so smtpd logs "client=" and
- * pickup "uid=" before qmgr logs "from=, size=", Postfix's order), qmgr
+ * RESULT of it is written to its source, qmgr
  * gets a wake-up ("W", as master sends) on public/qmgr, without waiting: when
  * the socket is absent or busy the files wait in incoming/ for qmgr's
  * next scan.
@@ -157,15 +162,15 @@ static void conn_protocol_error(struct cleanup_conn *c, const char *fmt, ...)
 	conn_lost(c, "protocol error");
 }
 
-/* conn_result - send the RESULT frame of the current message */
-static void conn_result(struct cleanup_conn *c)
+/* conn_send_status - a RESULT (ok_status "ok") or EARLY ("queued") frame for m; false when not sent */
+static bool conn_send_status(struct cleanup_conn *c, const char *ok_status, const char *what)
 {
 	struct cleanup_msg *m = c->msg;
 	struct attr_list *l = &cleanup_reply_frame;
 
 	attr_list_reset(l);
 	if (m->stat == CLEANUP_STAT_OK) {
-		attr_add_str(l, CLEANUP_STATUS, CLEANUP_STATUS_OK);
+		attr_add_str(l, CLEANUP_STATUS, ok_status);
 		attr_add_str(l, CLEANUP_QUEUE_ID, m->qid);
 	} else {
 		attr_add_str(l, CLEANUP_STATUS, CLEANUP_STATUS_ERROR);
@@ -173,10 +178,19 @@ static void conn_result(struct cleanup_conn *c)
 		attr_add_str(l, CLEANUP_REPLY_DSN, m->reply.dsn);
 		attr_add_str(l, CLEANUP_REPLY_TEXT, m->reply.text);
 	}
-	if (ipc_conn_send(c->ipc, l) < 0)
-		msg_warn("%s: cannot send the result to uid %ld pid %ld: %s", m->qid[0] ? m->qid : "NOQUEUE",
+	if (ipc_conn_send(c->ipc, l) < 0) {
+		msg_warn("%s: cannot send the %s to uid %ld pid %ld: %s", m->qid[0] ? m->qid : "NOQUEUE", what,
 			 (long) c->uid, (long) c->pid, attr_list_error(l) ? attr_list_error(l) : strerror(errno));
-	cleanup_msg_free(m);
+		return false;
+	}
+	return true;
+}
+
+/* conn_result - send the RESULT frame of the current message */
+static void conn_result(struct cleanup_conn *c)
+{
+	(void) conn_send_status(c, CLEANUP_STATUS_OK, "result");
+	cleanup_msg_free(c->msg);
 	c->msg = NULL;
 	c->state = CONN_IDLE;
 	if (cleanup_stopping)
@@ -244,9 +258,18 @@ static void conn_on_frame(struct ipc_conn *ipc, const struct attr_list *frame, v
 	switch (c->state) {
 	case CONN_IDLE:
 		if (op && strcmp(op, CLEANUP_OP_BEGIN) == 0) {
+			const struct attr *early = attr_find(frame, CLEANUP_EARLY_QID, NULL);
+
+			if (early && (early->type != ATTR_INT || early->num < 0 || early->num > 1)) {
+				conn_protocol_error(c, "attribute \"%s\" is not 0 or 1", CLEANUP_EARLY_QID);
+				return;
+			}
 			c->msg = cleanup_msg_begin(&cleanup_cfg, frame, c->uid);
 			ipc_stream_init(&c->stream);
 			c->state = CONN_CONTENT;
+			/* the source learns the queue id (or the failure) before it sends content */
+			if (early && early->num == 1)
+				(void) conn_send_status(c, CLEANUP_STATUS_QUEUED, "early queue id");
 		} else if (op && strcmp(op, CLEANUP_OP_ABORT) == 0) {
 			msg_debug("abort from uid %ld with no message open", (long) c->uid);
 		} else {

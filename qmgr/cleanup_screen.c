@@ -259,18 +259,6 @@ static int fs_b64(char c)
 	return p ? (int) (p - digits) : -1;
 }
 
-/* fs_hex - value of a hex digit, or -1 */
-static int fs_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* fs_decode_word - an RFC 2047 encoded word w[0..n) decoded into out; false when it is none */
 static bool fs_decode_word(const char *w, size_t n, char *out, size_t *olen, size_t size)
 {
@@ -294,8 +282,9 @@ static bool fs_decode_word(const char *w, size_t n, char *out, size_t *olen, siz
 
 			if (c == '_')
 				c = ' ';
-			else if (c == '=' && i + 2 < tlen && fs_hex(text[i + 1]) >= 0 && fs_hex(text[i + 2]) >= 0) {
-				c = (char) (fs_hex(text[i + 1]) * 16 + fs_hex(text[i + 2]));
+			else if (c == '=' && i + 2 < tlen && str_hexval(text[i + 1]) >= 0
+				 && str_hexval(text[i + 2]) >= 0) {
+				c = (char) (str_hexval(text[i + 1]) * 16 + str_hexval(text[i + 2]));
 				i += 2;
 			}
 			fs_put(out, olen, size, &c, 1);

@@ -9,11 +9,21 @@
  * frame follow as they arrive; cleanup's RESULT goes back to the client
  * as it is. The client may send more messages on the connection.
  *
+ * pickup asks cleanup for the queue id at once (early_qid, the EARLY
+ * frame of cleanup_proto.h) and logs "QID: uid=N from=<sender>" when it
+ * comes; the client's "end" goes to cleanup only after that, so the line
+ * is in the log before qmgr can see the message (Postfix's order). An
+ * EARLY error makes the message DISCARD (ABORT to cleanup) with that
+ * reply; an EARLY frame of a message the client aborted first is skipped.
+ *
  *   state     client frame          action
  *   IDLE      BEGIN                 to cleanup; DATA (DISCARD when
  *                                   cleanup cannot be reached)
  *   DATA      chunk                 to cleanup
- *   DATA      end                   to cleanup; WAIT (reading paused)
+ *   DATA      end                   to cleanup (held until the EARLY
+ *                                   frame came); WAIT (reading paused)
+ *   DATA/WAIT (cleanup's EARLY)     log uid=; send a held end; an
+ *                                   error in DATA: ABORT, DISCARD
  *   DATA      op=abort              to cleanup; IDLE
  *   DISCARD   chunk                 dropped
  *   DISCARD   end                   error RESULT to the client; IDLE
@@ -56,6 +66,9 @@ struct pickup_client {
 	long pid;
 	enum pickup_client_state state;
 	bool flow_paused;
+	bool early_due;			/* cleanup's EARLY frame for this message has not come */
+	bool end_held;			/* the client's "end" waits for the EARLY frame */
+	unsigned skip_early;		/* EARLY frames still to come for aborted messages */
 	struct ipc_stream in, out;
 	char *sender;			/* of the message in progress */
 	int fail_code;			/* DISCARD: the RESULT to give */
@@ -107,27 +120,104 @@ static void pickup_client_fail(struct pickup_client *pc, int code, const char *d
 	str_copy(pc->fail_text, text, sizeof(pc->fail_text));
 }
 
-/* pickup_client_cleanup_frame - cleanup's RESULT */
+/* pickup_client_cleanup_drop - forget the cleanup connection (and what was due on it) */
+static void pickup_client_cleanup_drop(struct pickup_client *pc)
+{
+	ipc_conn_free(pc->cleanup);
+	pc->cleanup = NULL;
+	pc->early_due = false;
+	pc->end_held = false;
+	pc->skip_early = 0;
+	pc->flow_paused = false;
+}
+
+/* pickup_client_cleanup_abort - ABORT the message at cleanup; its EARLY frame, when due, is skipped */
+static void pickup_client_cleanup_abort(struct pickup_client *pc, const struct attr_list *abort_frame)
+{
+	struct attr_list l;
+
+	attr_list_init(&l);
+	if (abort_frame == NULL) {
+		attr_add_str(&l, CLEANUP_OP, CLEANUP_OP_ABORT);
+		abort_frame = &l;
+	}
+	if (ipc_conn_send(pc->cleanup, abort_frame) < 0) {
+		pickup_client_cleanup_drop(pc);
+	} else if (pc->early_due) {
+		pc->early_due = false;
+		pc->skip_early++;
+	}
+	attr_list_free(&l);
+}
+
+/* pickup_client_protocol_error - cleanup broke the protocol: drop it, fail the message */
+static void pickup_client_protocol_error(struct pickup_client *pc, const char *what)
+{
+	msg_warn("%s from cleanup: closing that connection", what);
+	pickup_client_cleanup_drop(pc);
+	if (pc->state == PC_DATA) {
+		pickup_client_fail(pc, 451, "4.3.0", "Error: internal protocol error");
+	} else if (pc->state == PC_WAIT) {
+		pickup_client_error_result(pc, 451, "4.3.0", "Error: internal protocol error");
+		pc->state = PC_IDLE;
+	}
+	pickup_client_read_update(pc);
+}
+
+/* pickup_client_early - cleanup's EARLY frame: log "QID: uid=", send a held "end"; an error fails the message */
+static void pickup_client_early(struct pickup_client *pc, const struct attr_list *frame)
+{
+	const char *status = "", *qid = "", *dsn = "", *text = "";
+	int64_t code = 0;
+
+	pc->early_due = false;
+	attr_get_str(frame, CLEANUP_STATUS, &status);
+	if (strcmp(status, CLEANUP_STATUS_QUEUED) == 0 && attr_get_str(frame, CLEANUP_QUEUE_ID, &qid) && qid[0]) {
+		msg_info("%s: uid=%ld from=<%s>", pickup_printable(qid), (long) pc->uid,
+			 pickup_printable(pc->sender));
+	} else if (strcmp(status, CLEANUP_STATUS_ERROR) == 0 && attr_get_int(frame, CLEANUP_REPLY_CODE, &code)
+		   && code >= 400 && code <= 599 && attr_get_str(frame, CLEANUP_REPLY_DSN, &dsn)
+		   && attr_get_str(frame, CLEANUP_REPLY_TEXT, &text)) {
+		if (pc->state == PC_DATA) {
+			/* the rest of the content is dropped; the client gets the reply after its end */
+			pickup_client_cleanup_abort(pc, NULL);
+			pickup_client_fail(pc, (int) code, dsn, text);
+			return;
+		}
+		/* all content is in: the RESULT after "end" carries the same error */
+	} else {
+		pickup_client_protocol_error(pc, "malformed EARLY frame");
+		return;
+	}
+	if (pc->end_held) {
+		pc->end_held = false;
+		if (ipc_conn_send_end(pc->cleanup, &pc->out) < 0)
+			pickup_client_protocol_error(pc, "cannot send the end of the message");
+	}
+}
+
+/* pickup_client_cleanup_frame - cleanup's EARLY frame or RESULT */
 static void pickup_client_cleanup_frame(struct ipc_conn *conn, const struct attr_list *frame, void *arg)
 {
 	struct pickup_client *pc = arg;
-	const char *status = NULL, *qid = "", *dsn = "", *text = "";
+	const char *status = NULL, *dsn = "", *text = "";
 	int64_t code = 0;
 
 	(void) conn;
-	if (pc->state != PC_WAIT || !attr_get_str(frame, CLEANUP_STATUS, &status)) {
-		msg_warn("unexpected frame from cleanup: closing that connection");
-		ipc_conn_free(pc->cleanup);
-		pc->cleanup = NULL;
-		if (pc->state == PC_DATA)
-			pickup_client_fail(pc, 451, "4.3.0", "Error: internal protocol error");
+	if (pc->skip_early > 0) {
+		pc->skip_early--;	/* of a message the client aborted before it came */
 		return;
 	}
-	attr_get_str(frame, CLEANUP_QUEUE_ID, &qid);
-	if (strcmp(status, CLEANUP_STATUS_OK) == 0) {
-		msg_info("%s: uid=%ld from=<%s>", pickup_printable(qid), (long) pc->uid,
-			 pickup_printable(pc->sender));
-	} else {
+	if (pc->early_due && (pc->state == PC_DATA || pc->state == PC_WAIT)) {
+		pickup_client_early(pc, frame);
+		return;
+	}
+	if (pc->state != PC_WAIT || pc->early_due || !attr_get_str(frame, CLEANUP_STATUS, &status)) {
+		pickup_client_protocol_error(pc, "unexpected frame");
+		return;
+	}
+	/* an ok RESULT: "QID: uid=" was logged when the EARLY frame came */
+	if (strcmp(status, CLEANUP_STATUS_OK) != 0) {
 		attr_get_int(frame, CLEANUP_REPLY_CODE, &code);
 		attr_get_str(frame, CLEANUP_REPLY_DSN, &dsn);
 		attr_get_str(frame, CLEANUP_REPLY_TEXT, &text);
@@ -146,9 +236,7 @@ static void pickup_client_cleanup_close(struct ipc_conn *conn, const char *reaso
 	struct pickup_client *pc = arg;
 
 	(void) conn;
-	ipc_conn_free(pc->cleanup);
-	pc->cleanup = NULL;
-	pc->flow_paused = false;
+	pickup_client_cleanup_drop(pc);
 	if (pc->state == PC_DATA || pc->state == PC_WAIT)
 		msg_warn("cleanup connection lost: %s", reason ? reason : "closed");
 	if (pc->state == PC_DATA) {
@@ -188,6 +276,7 @@ static int pickup_client_cleanup_open(struct pickup_client *pc)
 				   pickup_client_cleanup_close, pc);
 	ipc_conn_set_timeout(pc->cleanup, pc->pk->ipc_ms, pc->pk->ipc_ms);
 	ipc_conn_set_drain(pc->cleanup, pickup_client_cleanup_drain);
+	pc->skip_early = 0;
 	return 0;
 }
 
@@ -210,10 +299,16 @@ static int pickup_client_begin(struct pickup_client *pc, const struct attr_list 
 	ipc_stream_init(&pc->in);
 	ipc_stream_init(&pc->out);
 	pc->state = PC_DATA;
+	pc->early_due = false;
+	pc->end_held = false;
+	/* the queue id comes back at once: "QID: uid=" is logged before qmgr can see the message */
+	attr_add_int(&pc->scratch, CLEANUP_EARLY_QID, 1);
 	if (rc > 0)
 		pickup_client_fail(pc, no.code, no.dsn, no.text);
 	else if (pickup_client_cleanup_open(pc) < 0 || ipc_conn_send(pc->cleanup, &pc->scratch) < 0)
 		pickup_client_fail(pc, 451, "4.3.0", "Error: mail system not ready (cleanup service unavailable)");
+	else
+		pc->early_due = true;
 	return 0;
 }
 
@@ -232,7 +327,7 @@ static int pickup_client_content(struct pickup_client *pc, const struct attr_lis
 			return -1;
 		}
 		if (pc->state == PC_DATA && pc->cleanup != NULL)
-			ipc_conn_send(pc->cleanup, frame);
+			pickup_client_cleanup_abort(pc, frame);
 		pc->state = PC_IDLE;
 		return 0;
 	}
@@ -248,7 +343,10 @@ static int pickup_client_content(struct pickup_client *pc, const struct attr_lis
 		return 0;
 	case IPC_STREAM_END_OK:
 		if (pc->state == PC_DATA) {
-			ipc_conn_send_end(pc->cleanup, &pc->out);
+			if (pc->early_due)
+				pc->end_held = true;	/* sent when the EARLY frame comes */
+			else
+				ipc_conn_send_end(pc->cleanup, &pc->out);
 			pc->state = PC_WAIT;
 			pickup_client_read_update(pc);
 		} else {

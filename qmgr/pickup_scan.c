@@ -20,6 +20,11 @@
  *   "tmp." older than a day            removed with a log line (terndrop died)
  *   any other name                     moved to corrupt/ with a log line
  *
+ * The BEGIN frame asks for cleanup's EARLY frame (cleanup_proto.h), read
+ * before the content goes out: "QID: uid=N from=<sender>" is logged then,
+ * before the message can reach qmgr (Postfix's order). An EARLY error
+ * changes nothing here: the RESULT after "end" brings the same reply.
+ *
  * A malformed file found after its envelope went to cleanup is aborted
  * there (op=abort: cleanup removes its half-written queue file) before
  * it is moved aside. Nothing here ever removes a file silently.
@@ -136,8 +141,8 @@ static enum pickup_scan_outcome pickup_scan_result(struct pickup_scan_state *sc,
 		return SCAN_STOP;
 	}
 	if (strcmp(status, CLEANUP_STATUS_OK) == 0) {
+		/* "QID: uid=" was logged when the EARLY frame came (pickup_scan_early) */
 		attr_get_str(&sc->frame, CLEANUP_QUEUE_ID, &qid);
-		msg_info("%s: uid=%ld from=<%s>", pickup_printable(qid), (long) uid, pickup_printable(sender));
 		if (unlinkat(sc->dirfd, name, 0) < 0)
 			msg_error("%s/%s: queued as %s, but cannot remove it: %s", MAILDROP_DIR,
 				  pickup_printable(name), pickup_printable(qid), strerror(errno));
@@ -158,6 +163,23 @@ static enum pickup_scan_outcome pickup_scan_result(struct pickup_scan_state *sc,
 		pickup_printable(sender), (long long) code, pickup_printable(dsn), text);
 	pickup_scan_corrupt(sc, name, pickup_printable(why));
 	return SCAN_NEXT;
+}
+
+/* pickup_scan_early - cleanup's EARLY frame: log "QID: uid="; false when none came */
+static bool pickup_scan_early(struct pickup_scan_state *sc, const char *name, uid_t uid, const char *sender)
+{
+	const char *status = "", *qid = "";
+	char err[ATTR_ERR_MAX + 64];
+	int rc = ipc_recv(sc->cleanup, &sc->frame, 0, sc->pk->ipc_ms, err, sizeof(err));
+
+	if (rc <= 0 || !attr_get_str(&sc->frame, CLEANUP_STATUS, &status)) {
+		msg_warn("%s/%s: no early answer from cleanup: %s; will try again", MAILDROP_DIR,
+			 pickup_printable(name), rc < 0 ? err : rc == 0 ? "connection closed" : "no status");
+		return false;
+	}
+	if (strcmp(status, CLEANUP_STATUS_QUEUED) == 0 && attr_get_str(&sc->frame, CLEANUP_QUEUE_ID, &qid))
+		msg_info("%s: uid=%ld from=<%s>", pickup_printable(qid), (long) uid, pickup_printable(sender));
+	return true;			/* an error: the RESULT brings it */
 }
 
 /* pickup_scan_send - the frames of an open, locked file to cleanup */
@@ -206,9 +228,15 @@ static enum pickup_scan_outcome pickup_scan_send(struct pickup_scan_state *sc, c
 				ret = SCAN_STOP;
 				goto out;
 			}
+			attr_add_int(&sc->begin, CLEANUP_EARLY_QID, 1);
 			if (ipc_send(sc->cleanup, &sc->begin, sc->pk->ipc_ms) < 0)
 				goto lost;
 			begun = true;
+			if (!pickup_scan_early(sc, name, uid, saved_sender)) {
+				pickup_scan_close_cleanup(sc);
+				ret = SCAN_STOP;
+				goto out;
+			}
 		} else if (part == MAILDROP_CHUNK) {
 			if (ipc_stream_send_chunk(sc->cleanup, &out, p, n, sc->pk->ipc_ms) < 0)
 				goto lost;

@@ -23,6 +23,7 @@
  * retried later, never fatal.
  */
 #include <errno.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -40,10 +41,14 @@
 
 struct qmgr qmgr;
 
+static bool qmgr_stopped;		/* qmgr_shutdown ran: ignore late wake-ups */
+
 /* qmgr_on_trigger - a wake-up request: letters, "F site" (see qmgr(8)) */
 static void qmgr_on_trigger(struct service *svc, const char *data, size_t len)
 {
 	(void) svc;
+	if (qmgr_stopped)
+		return;
 	for (size_t i = 0; i < len; i++) {
 		switch (data[i]) {
 		case 'W':
@@ -154,9 +159,18 @@ static void qmgr_post_jail(struct service *svc)
 	qmgr_scan_init();
 }
 
-/* qmgr_shutdown - after the loop: release (files stay where they are) */
+/*
+ * qmgr_shutdown - release everything (files stay where they are). It
+ * runs from on_stop, while the event base still exists (the skeleton
+ * frees the base before service_main returns, so event_free after that
+ * would touch freed memory), and ends the loop at once so that no qmgr
+ * callback runs on the freed state.
+ */
 static void qmgr_shutdown(void)
 {
+	if (qmgr_stopped)
+		return;
+	qmgr_stopped = true;
 	qmgr_scan_free();
 	qmgr_control_free();
 	qmgr_bounce_free();
@@ -164,6 +178,15 @@ static void qmgr_shutdown(void)
 	qmgr_msg_free_all();
 	resolve_free(qmgr.resolve);
 	qmgr.resolve = NULL;
+	if (qmgr.base)
+		event_base_loopbreak(qmgr.base);
+}
+
+/* qmgr_on_stop - a stop was requested: let go of every event while the base lives */
+static void qmgr_on_stop(struct service *svc)
+{
+	(void) svc;
+	qmgr_shutdown();
 }
 
 static const struct service_desc qmgr_desc = {
@@ -173,12 +196,11 @@ static const struct service_desc qmgr_desc = {
 	.flags = SERVICE_FLAG_NO_LIMITS,
 	.post_jail = qmgr_post_jail,
 	.on_trigger = qmgr_on_trigger,
+	.on_stop = qmgr_on_stop,
 };
 
 int main(int argc, char **argv)
 {
-	int status = service_main(argc, argv, &qmgr_desc);
-
-	qmgr_shutdown();
-	return status;
+	/* qmgr_shutdown ran in on_stop; a loop that ended otherwise leaves it to exit */
+	return service_main(argc, argv, &qmgr_desc);
 }

@@ -21,7 +21,7 @@
  *     rate_limit_period; over answers "over", logs it, and tells the
  *     postmaster once per period.
  *
- * State: screen_database (screen_db.c, key forms in screen.h). Bans are
+ * State: screen_database (a state_db, key forms in screen.h). Bans are
  * also kept in memory (a list, matched linearly: bans are few, and a
  * network ban covers many clients). Every expiry is checked when a
  * record is read and by a sweep every screen_sweep_interval, which also
@@ -58,6 +58,7 @@
 #include "base/str.h"
 #include "mail/screen_proto.h"
 #include "mail/service.h"
+#include "mail/state_db.h"
 #include "screen.h"
 
 #define SCREEN_FRAME_MAX	(16 * 1024)		/* a request: a few short strings */
@@ -78,7 +79,7 @@ static struct screen {
 	struct service *svc;
 	const struct params_smtpd *p;
 	const struct params_global *g;
-	struct screen_db *db;
+	struct state_db *db;
 	struct screen_ban *bans;
 	size_t nbans, capbans;
 	struct screen_mail_opts mail;
@@ -157,7 +158,7 @@ static void screen_ban_drop(size_t i)
 	char key[SCREEN_NET_TEXT + 8];
 
 	screen_ban_key(screen.bans[i].text, key, sizeof(key));
-	(void) screen_db_del(screen.db, key, true);
+	(void) state_db_del(screen.db, key, true, NULL, 0);
 	screen.bans[i] = screen.bans[--screen.nbans];
 }
 
@@ -168,7 +169,7 @@ static void screen_ban_store(const struct screen_ban *b)
 
 	screen_ban_key(b->text, key, sizeof(key));
 	if (screen_ban_encode(b, val, sizeof(val)) == 0)
-		(void) screen_db_put(screen.db, key, val, true);
+		(void) state_db_put(screen.db, key, val, true, NULL, 0);
 }
 
 /* screen_ban_expire - drop the bans that ended (lazy and in the sweep) */
@@ -274,7 +275,7 @@ static long screen_count(const char *key, int64_t now, int64_t window, long long
 	size_t first = 0, used = 0, n;
 	char *rest, *line;
 
-	if (screen_db_get(screen.db, key, val, SCREEN_VALUE_MAX) != 1)
+	if (state_db_get(screen.db, key, val, SCREEN_VALUE_MAX, NULL, 0) != 1)
 		val[0] = '\0';
 	rest = val;
 	line = str_token(&rest, "\n");
@@ -318,7 +319,7 @@ static long screen_count(const char *key, int64_t now, int64_t window, long long
 		if (notes != NULL && nused + strlen(lines[i]) + 2 < noteslen)
 			nused += (size_t) snprintf(notes + nused, noteslen - nused, "%s\n", lines[i]);
 	}
-	(void) screen_db_put(screen.db, key, out, false);
+	(void) state_db_put(screen.db, key, out, false, NULL, 0);
 	free(val);
 	free(out);
 	free(t);
@@ -477,7 +478,7 @@ static int screen_frozen_get(const char *account, char *val, size_t len)
 	char key[SCREEN_FIELD_MAX + 8];
 
 	str_fmt(key, sizeof(key), "f %s", account);
-	return screen_db_get(screen.db, key, val, len) == 1 ? 1 : 0;
+	return state_db_get(screen.db, key, val, len, NULL, 0) == 1 ? 1 : 0;
 }
 
 /* screen_frozen_reply - the reply "frozen" for account */
@@ -520,7 +521,7 @@ static void screen_freeze(struct screen_req *r, long n, const char *notes)
 	str_fmt(key, sizeof(key), "f %s", r->account);
 	if (str_fmt(val, SCREEN_VALUE_MAX, "%" PRId64 " %d\t%s\t%s\t%s", r->now, held, r->addr, ids, rcpts) < 0)
 		str_fmt(val, SCREEN_VALUE_MAX, "%" PRId64 " %d\t%s\t%s\t", r->now, held, r->addr, ids);
-	(void) screen_db_put(screen.db, key, val, true);
+	(void) state_db_put(screen.db, key, val, true, NULL, 0);
 	msg_warn("account %s frozen: %ld refused recipients within %llds, last from %s; %d queued "
 		 "message%s held", r->account, n, (long long) screen.p->hijack_window, r->addr, held,
 		 held == 1 ? "" : "s");
@@ -561,7 +562,7 @@ static void screen_op_rcpt_reject(struct screen_req *r)
 	n = screen_count(key, r->now, p->hijack_window, p->hijack_limit, note, notes, SCREEN_VALUE_MAX);
 	if (p->hijack_limit > 0 && n >= p->hijack_limit) {
 		screen_freeze(r, n, notes);
-		(void) screen_db_del(screen.db, key, false);
+		(void) state_db_del(screen.db, key, false, NULL, 0);
 		if (screen_frozen_get(r->account, val, SCREEN_VALUE_MAX))
 			screen_frozen_reply(r->account, val);
 		else
@@ -587,7 +588,7 @@ static void screen_op_rate(struct screen_req *r)
 	if (!screen_need_account(r))
 		return;
 	str_fmt(key, sizeof(key), "r %s", r->account);
-	if (screen_db_get(screen.db, key, val, sizeof(val)) != 1
+	if (state_db_get(screen.db, key, val, sizeof(val), NULL, 0) != 1
 	    || sscanf(val, "%lld %lld %lld %d", &start, &msgs, &rcpts, &notified) != 4
 	    || r->now - start >= p->rate_limit_period || start > r->now) {
 		start = r->now;
@@ -603,7 +604,7 @@ static void screen_op_rate(struct screen_req *r)
 	}
 	if (what == NULL) {
 		str_fmt(val, sizeof(val), "%lld %lld %lld %d", start, msgs + 1, rcpts + nrcpt, notified);
-		(void) screen_db_put(screen.db, key, val, false);
+		(void) state_db_put(screen.db, key, val, false, NULL, 0);
 		screen_reply(SCREEN_ST_OK, "%lld messages, %lld recipients in this period", msgs + 1,
 			     rcpts + nrcpt);
 		return;
@@ -625,7 +626,7 @@ static void screen_op_rate(struct screen_req *r)
 		notified = 1;
 	}
 	str_fmt(val, sizeof(val), "%lld %lld %lld %d", start, msgs, rcpts, notified);
-	(void) screen_db_put(screen.db, key, val, true);
+	(void) state_db_put(screen.db, key, val, true, NULL, 0);
 	screen_reply(SCREEN_ST_OVER, "sending limit of %lld %s per %lld seconds reached", limit, what,
 		     (long long) p->rate_limit_period);
 }
@@ -667,7 +668,7 @@ static void screen_op_unban(struct screen_req *r)
 	}
 	for (const char *kind = "anh"; *kind; kind++) {
 		str_fmt(key, sizeof(key), "c %c %s", *kind, text);
-		(void) screen_db_del(screen.db, key, false);
+		(void) state_db_del(screen.db, key, false, NULL, 0);
 	}
 	if (found) {
 		msg_info("ban of %s lifted by the administrator", text);
@@ -712,9 +713,9 @@ static void screen_op_unfreeze(struct screen_req *r)
 		*end = '\0';
 	released = ids ? screen_mail_release(&screen.mail, ids) : 0;
 	str_fmt(key, sizeof(key), "f %s", r->account);
-	(void) screen_db_del(screen.db, key, true);
+	(void) state_db_del(screen.db, key, true, NULL, 0);
 	str_fmt(key, sizeof(key), "c j %s", r->account);
-	(void) screen_db_del(screen.db, key, false);
+	(void) state_db_del(screen.db, key, false, NULL, 0);
 	msg_info("account %s unfrozen by the administrator; %d held message%s released", r->account,
 		 released, released == 1 ? "" : "s");
 	screen_reply(SCREEN_ST_OK, "unfroze %s; %d held message%s released", r->account, released,
@@ -723,7 +724,7 @@ out:
 	free(val);
 }
 
-/* screen_list_frozen_one - screen_db_walk callback: one frozen account into the reply */
+/* screen_list_frozen_one - state_db_walk callback: one frozen account into the reply */
 static bool screen_list_frozen_one(const char *key, const char *value, void *ctx)
 {
 	long long since = 0, held = 0;
@@ -758,7 +759,7 @@ static void screen_op_list_frozen(struct screen_req *r)
 
 	(void) r;
 	screen_reply(SCREEN_ST_OK, "%s", "");
-	(void) screen_db_walk(screen.db, "f ", screen_list_frozen_one, &n);
+	(void) state_db_walk(screen.db, "f ", screen_list_frozen_one, &n, NULL, 0);
 }
 
 /* screen_ops - the request table */
@@ -864,7 +865,7 @@ static void screen_on_connection(struct service *svc, int fd)
 	screen.conns = sc;
 }
 
-/* screen_sweep_counter - screen_db_walk callback: a counter whose newest event left its window */
+/* screen_sweep_counter - state_db_walk callback: a counter whose newest event left its window */
 static bool screen_sweep_counter(const char *key, const char *value, void *ctx)
 {
 	int64_t now = *(const int64_t *) ctx, newest = 0, window;
@@ -894,7 +895,7 @@ static bool screen_sweep_counter(const char *key, const char *value, void *ctx)
 	return newest <= now - window;
 }
 
-/* screen_sweep_rate - screen_db_walk callback: a rate window that ended */
+/* screen_sweep_rate - state_db_walk callback: a rate window that ended */
 static bool screen_sweep_rate(const char *key, const char *value, void *ctx)
 {
 	int64_t now = *(const int64_t *) ctx;
@@ -904,7 +905,7 @@ static bool screen_sweep_rate(const char *key, const char *value, void *ctx)
 	return sscanf(value, "%lld", &start) != 1 || now - start >= screen.p->rate_limit_period;
 }
 
-/* screen_sweep_ban - screen_db_walk callback: drop records of ended bans */
+/* screen_sweep_ban - state_db_walk callback: drop records of ended bans */
 static bool screen_sweep_ban(const char *key, const char *value, void *ctx)
 {
 	struct screen_ban b;
@@ -921,10 +922,10 @@ static void screen_on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void) what;
 	(void) arg;
 	screen_ban_expire(now);
-	(void) screen_db_walk(screen.db, "b ", screen_sweep_ban, &now);
-	(void) screen_db_walk(screen.db, "c ", screen_sweep_counter, &now);
-	(void) screen_db_walk(screen.db, "r ", screen_sweep_rate, &now);
-	screen_db_sync(screen.db);
+	(void) state_db_walk(screen.db, "b ", screen_sweep_ban, &now, NULL, 0);
+	(void) state_db_walk(screen.db, "c ", screen_sweep_counter, &now, NULL, 0);
+	(void) state_db_walk(screen.db, "r ", screen_sweep_rate, &now, NULL, 0);
+	(void) state_db_sync(screen.db, NULL, 0);
 }
 
 /* screen_on_stop - graceful stop: close every connection after its reply */
@@ -967,13 +968,15 @@ static void screen_post_jail(struct service *svc)
 	int64_t now = (int64_t) time(NULL);
 	char err[1024];
 
-	if ((screen.db = screen_db_open(screen.p->screen_database, err, sizeof(err))) == NULL)
+	screen.db = state_db_open(screen.p->screen_database, "screen database", SCREEN_VALUE_MAX,
+				  err, sizeof(err));
+	if (screen.db == NULL)
 		msg_fatal("%s", err);
 	screen.authlog_fd = open(screen.p->auth_failure_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (screen.authlog_fd < 0)
 		msg_fatal("cannot open auth_failure_log %s: %s", screen.p->auth_failure_log, strerror(errno));
-	(void) screen_db_walk(screen.db, "b ", screen_bans_load_one, &now);
-	screen_db_sync(screen.db);
+	(void) state_db_walk(screen.db, "b ", screen_bans_load_one, &now, NULL, 0);
+	(void) state_db_sync(screen.db, NULL, 0);
 	screen.sweep = event_new(service_base(svc), -1, EV_PERSIST, screen_on_sweep, NULL);
 	if (screen.sweep == NULL || event_add(screen.sweep, &tv) < 0)
 		msg_fatal("cannot start the sweep timer");
@@ -985,7 +988,7 @@ static void screen_free(void)
 {
 	if (screen.sweep != NULL)
 		event_free(screen.sweep);
-	screen_db_close(screen.db);
+	state_db_close(screen.db);
 	if (screen.authlog_fd >= 0)
 		close(screen.authlog_fd);
 	free(screen.bans);

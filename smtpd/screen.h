@@ -1,13 +1,14 @@
 /*
- * screen.h - the parts of the screen service (screen(8)): the Berkeley
- * DB store (screen_db.c), networks and bans (screen_net.c), the
- * notification mail and the holding of a frozen account's queued mail
- * (screen_mail.c); screen.c answers the requests of screen_proto.h with
+ * screen.h - the parts of the screen service (screen(8)): networks and
+ * bans (screen_net.c), the notification mail and the holding of a
+ * frozen account's queued mail (screen_mail.c); screen.c answers the requests of screen_proto.h with
  * them. Nothing outside smtpd/screen*.c includes this header.
  *
  * Process: one screen process (master.conf process limit 1) owns the
- * database, so there is one writer and no locking. Records (keys are
- * text, values are text):
+ * database, a state_db (mail/state_db.h: a Berkeley DB hash moved aside
+ * to "<file>.bad" and started afresh when damaged), so there is one
+ * writer and no locking. Records (keys are text, values are text,
+ * shorter than SCREEN_VALUE_MAX):
  *
  *	"b NET"       ban: "since until logged\treason"
  *	"f ACCOUNT"   frozen: "since nheld\taddr\tqid qid ...\trcpt\nrcpt ..."
@@ -26,27 +27,6 @@
 
 #define SCREEN_VALUE_MAX	(64 * 1024)	/* one stored value */
 #define SCREEN_NET_TEXT		64		/* "ffff:...:ffff/128" and a NUL */
-
-/* screen_db.c */
-struct screen_db;
-
-/* screen_db_open - open or create the hash file; NULL with err */
-struct screen_db *screen_db_open(const char *path, char *err, size_t errlen);
-void screen_db_close(struct screen_db *db);
-/* screen_db_get - 1 found (NUL-terminated value in out), 0 none, -1 error (logged) */
-int screen_db_get(struct screen_db *db, const char *key, char *out, size_t outlen);
-/* screen_db_put - store; sync: flush to disk now. 0, or -1 (logged) */
-int screen_db_put(struct screen_db *db, const char *key, const char *value, bool sync);
-/* screen_db_del - 1 deleted, 0 there was none, -1 error (logged) */
-int screen_db_del(struct screen_db *db, const char *key, bool sync);
-/* screen_db_sync - flush everything written so far */
-void screen_db_sync(struct screen_db *db);
-/*
- * screen_db_walk - call fn(key, value, ctx) for every record whose key
- * starts with prefix; fn returns true to delete the record. 0, or -1.
- */
-typedef bool screen_db_walk_fn(const char *key, const char *value, void *ctx);
-int screen_db_walk(struct screen_db *db, const char *prefix, screen_db_walk_fn *fn, void *ctx);
 
 /* screen_net.c */
 

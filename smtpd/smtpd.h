@@ -294,6 +294,8 @@ bool smtpd_data_input(struct smtpd_session *s, struct evbuffer *in);
 /* smtpd_data_reset - forget the content state (end of transaction) */
 void smtpd_data_reset(struct smtpd_session *s);
 /* called by smtpd_cleanup.c */
+/* smtpd_data_early - cleanup's EARLY frame: log "QID: client="; false when the message failed */
+bool smtpd_data_early(struct smtpd_session *s, const struct attr_list *frame);
 void smtpd_data_result(struct smtpd_session *s, const struct attr_list *frame);
 void smtpd_data_lost(struct smtpd_session *s, const char *reason);
 void smtpd_data_drained(struct smtpd_session *s);

@@ -21,6 +21,12 @@
  * (SMTPD_BACKLOG queued octets) the session stops reading until the
  * connection drains.
  *
+ * The BEGIN frame asks cleanup for the queue id at once (the EARLY
+ * frame of cleanup_proto.h): "QID: client=name[addr]" is logged when it
+ * comes, before the message can reach qmgr (Postfix's order, which log
+ * tools such as pflogsumm need); an EARLY error fails the message like a
+ * RESULT error.
+ *
  * Invariants: the reply to the content is sent only after cleanup's
  * RESULT ("250 ... queued as ID" only for status "ok"), or after the
  * content was refused here; a refused message is ABORTed at cleanup at
@@ -233,6 +239,7 @@ static int smtpd_data_open(struct smtpd_session *s, bool bdat, struct smtpd_repl
 		return -1;
 	}
 	attr_add_int(&s->begin, CLEANUP_FLAGS, flags);
+	attr_add_int(&s->begin, CLEANUP_EARLY_QID, 1);	/* the queue id comes back before the content */
 	if (smtpd_cleanup_send(c, &s->begin) < 0) {
 		msg_warn("%s: cleanup request: %s", s->peer,
 			 attr_list_error(&s->begin) ? attr_list_error(&s->begin) : "connection lost");
@@ -503,6 +510,54 @@ static bool smtpd_result_valid(int64_t code, const char *dsn, const char *text)
 	return strlen(text) < SMTPD_TEXT_MAX;
 }
 
+/* smtpd_qid_valid - a queue id from cleanup that may go into a log line and a reply */
+static bool smtpd_qid_valid(const char *qid)
+{
+	size_t n = strlen(qid);
+
+	return n > 0 && n < 64 && strspn(qid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == n;
+}
+
+/*
+ * smtpd_data_early - cleanup's EARLY frame: the queue id is logged with
+ * the client (Postfix's "QID: client=name[addr]", with sasl_method and
+ * sasl_username after AUTH) before the message can reach qmgr; an error
+ * fails the message as the RESULT would (the rest of the content is read
+ * and dropped, the reply comes at its end). Returns true when the
+ * message goes on on s->cleanup; false when it gave the connection up.
+ */
+bool smtpd_data_early(struct smtpd_session *s, const struct attr_list *frame)
+{
+	struct smtpd_cleanup *c = s->cleanup;
+	const char *status = "", *qid = "", *dsn = "", *text = "";
+	int64_t code = 0;
+
+	attr_get_str(frame, CLEANUP_STATUS, &status);
+	if (strcmp(status, CLEANUP_STATUS_QUEUED) == 0 && attr_get_str(frame, CLEANUP_QUEUE_ID, &qid) &&
+	    smtpd_qid_valid(qid)) {
+		if (s->sasl_user[0] != '\0')
+			msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", qid, s->peer,
+				 s->sasl_method ? s->sasl_method : "", s->sasl_user);
+		else
+			msg_info("%s: client=%s", qid, s->peer);
+		return true;
+	}
+	if (strcmp(status, CLEANUP_STATUS_ERROR) == 0 && attr_get_int(frame, CLEANUP_REPLY_CODE, &code) &&
+	    attr_get_str(frame, CLEANUP_REPLY_DSN, &dsn) && attr_get_str(frame, CLEANUP_REPLY_TEXT, &text) &&
+	    smtpd_result_valid(code, dsn, text)) {
+		if (s->input == SMTPD_IN_WAIT)
+			return true;	/* all content is in: the RESULT brings the same error */
+		smtpd_data_fail(s, (int) code, dsn, text);	/* ABORTs at cleanup */
+		if (s->paused)
+			smtpd_data_drained(s);
+		return false;
+	}
+	msg_warn("%s: malformed early reply from cleanup (status \"%.20s\")", s->peer, status);
+	smtpd_cleanup_close(c);
+	smtpd_data_lost(s, "protocol error");
+	return false;
+}
+
 /* smtpd_data_result - cleanup's RESULT: the reply to the content */
 void smtpd_data_result(struct smtpd_session *s, const struct attr_list *frame)
 {
@@ -514,8 +569,8 @@ void smtpd_data_result(struct smtpd_session *s, const struct attr_list *frame)
 	s->cleanup = NULL;
 	attr_get_str(frame, CLEANUP_STATUS, &status);
 	if (strcmp(status, CLEANUP_STATUS_OK) == 0 && attr_get_str(frame, CLEANUP_QUEUE_ID, &qid) &&
-	    qid[0] != '\0' && strlen(qid) < 64 && strspn(qid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == strlen(qid)) {
-		msg_info("%s: client=%s", qid, s->peer);
+	    smtpd_qid_valid(qid)) {
+		/* "QID: client=" was logged when the EARLY frame came (smtpd_data_early) */
 		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 		smtpd_cleanup_release(c);
 		smtpd_data_done(s);

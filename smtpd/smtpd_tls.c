@@ -38,6 +38,7 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
+#include "mail/tls_common.h"
 #include "smtpd.h"
 
 struct smtpd_tickets {
@@ -55,75 +56,30 @@ void smtpd_tls_error(unsigned long code, char *buf, size_t len)
 __attribute__((noreturn))
 static void smtpd_tls_fatal(const char *what, const char *arg)
 {
-	char err[256] = "unknown error";
-	unsigned long code = ERR_peek_last_error();
+	char err[256];
 
-	if (code != 0)
-		ERR_error_string_n(code, err, sizeof(err));
-	msg_fatal("%s %s: %s", what, arg, err);
-}
-
-/* smtpd_tls_version - "TLSv1.2" -> its number, 0 unknown, -1 obsolete */
-static int smtpd_tls_version(const char *name)
-{
-	if (strcmp(name, "TLSv1.2") == 0)
-		return TLS1_2_VERSION;
-	if (strcmp(name, "TLSv1.3") == 0)
-		return TLS1_3_VERSION;
-	if (strcmp(name, "SSLv2") == 0 || strcmp(name, "SSLv3") == 0 || strcmp(name, "TLSv1") == 0 ||
-	    strcmp(name, "TLSv1.1") == 0)
-		return -1;
-	return 0;
+	msg_fatal("%s %s: %s", what, arg, tls_common_last_error(err, sizeof(err)));
 }
 
 /* smtpd_tls_protocols - smtpd_tls_protocols to a version range */
 static void smtpd_tls_protocols(SSL_CTX *ctx, const char *value)
 {
-	char *copy = xstrdup(value), *p = copy, *tok;
-	int lo = TLS1_2_VERSION, hi = TLS1_3_VERSION;
+	char err[512];
 
-	while ((tok = str_token(&p, ", :\t")) != NULL) {
-		const char *name = tok;
-		int v;
-
-		if (strncmp(tok, ">=", 2) == 0 || strncmp(tok, "<=", 2) == 0)
-			name = tok + 2;
-		else if (tok[0] == '!')
-			name = tok + 1;
-		v = smtpd_tls_version(name);
-		if (v == 0 || (v < 0 && tok[0] != '!'))
-			msg_fatal("smtpd_tls_protocols = %s: \"%s\": use >=, <= or ! with TLSv1.2 or TLSv1.3",
-				  value, tok);
-		if (v < 0)
-			continue;	/* "!TLSv1": never offered anyway */
-		if (tok[0] == '>')
-			lo = v;
-		else if (tok[0] == '<')
-			hi = v;
-		else if (tok[0] == '!' && v == lo)
-			lo = v == TLS1_2_VERSION ? TLS1_3_VERSION : TLS1_3_VERSION + 1;
-		else if (tok[0] == '!' && v == hi)
-			hi = TLS1_2_VERSION - 1;
-	}
-	free(copy);
-	if (lo > hi || lo > TLS1_3_VERSION || hi < TLS1_2_VERSION)
-		msg_fatal("smtpd_tls_protocols = %s: leaves no protocol", value);
-	if (!SSL_CTX_set_min_proto_version(ctx, lo) || !SSL_CTX_set_max_proto_version(ctx, hi))
-		smtpd_tls_fatal("smtpd_tls_protocols", value);
+	if (tls_common_protocols(ctx, "smtpd_tls_protocols", value, err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 }
 
 /* smtpd_tls_ciphers - the TLS 1.2 cipher list from the grade and exclusions */
 static void smtpd_tls_ciphers(SSL_CTX *ctx, const struct params_smtpd *p)
 {
+	const char *grade = tls_common_cipher_list(p->smtpd_tls_ciphers);
 	struct buf list;
 
-	buf_init(&list, 0);
-	if (strcmp(p->smtpd_tls_ciphers, "high") == 0)
-		buf_puts(&list, "HIGH:!aNULL:!eNULL");
-	else if (strcmp(p->smtpd_tls_ciphers, "medium") == 0)
-		buf_puts(&list, "HIGH:MEDIUM:!aNULL:!eNULL");
-	else
+	if (grade == NULL)
 		msg_fatal("smtpd_tls_ciphers = %s: expected medium or high", p->smtpd_tls_ciphers);
+	buf_init(&list, 0);
+	buf_puts(&list, grade);
 	for (size_t i = 0; p->smtpd_tls_exclude_ciphers[i]; i++)
 		buf_printf(&list, ":!%s", p->smtpd_tls_exclude_ciphers[i]);
 	if (!SSL_CTX_set_cipher_list(ctx, buf_str(&list)))

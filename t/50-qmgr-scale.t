@@ -34,7 +34,7 @@ with open(inst.path("qmgr.conf"), "a") as f:
 
 due = str(int(time.time()) + 3600)
 deferred = os.path.join(Q, "deferred")
-subprocess.run([prog("tern-qgen"), deferred, str(N), "x@far.test", due], check=True)
+subprocess.run([prog("tern-qgen"), "-n", deferred, str(N), "x@far.test", due], check=True)
 subprocess.run([prog("tern-qgen"), deferred, "3", "y@near.test", due], check=True)
 st = os.stat(os.path.join(Q, "incoming"))
 near = []

@@ -230,7 +230,7 @@ is_(tq("-i", held).returncode, 69, "-i of a held message is refused")
 
 # scale: 20,000 messages
 N = 20000
-subprocess.run([prog("tern-qgen"), os.path.join(Q, "hold"), str(N), "x@far.test"], check=True)
+subprocess.run([prog("tern-qgen"), "-n", os.path.join(Q, "hold"), str(N), "x@far.test"], check=True)
 t0 = time.time()
 r = tq("-p", timeout=60)
 dt = time.time() - t0

@@ -11,19 +11,13 @@ file lines parse as tern-tls-events(5) says.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from smtp_world import Sender, require_world  # noqa: E402
+from tern_test import diag, done, is_, like, ok, wait_for  # noqa: E402
 from world import World  # noqa: E402
 
-usable, why = World.usable()
-if not usable:
-    skip_all(why)
-if os.geteuid() != 0:
-    skip_all("the test world needs root (ports 25 and 465)")
-if not os.path.exists(prog("smtp")):
-    skip_all("the smtp agent is not built")
+require_world("ports 25 and 465")
 
 w = World()
 w.standard()
@@ -40,43 +34,14 @@ s2 = w.sink("127.0.0.21", starttls=False)
 s2tls = w.sink("127.0.0.21", port=465, implicit_tls=True, starttls=False, cert="mx.tls2.test")
 s3 = w.sink("127.0.0.22", starttls=False)
 
-inst = Instance()
-inst.conf("dns_resolver_config", w.unbound_conf)
+inst = Sender(w)
 with open(inst.path("tls_policy"), "w") as f:
     f.write("# test policy\n"
             "skip465.tls2.test may rollover465=no\n"
             "tls3.test encrypt\n")
-inst.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
 inst.conf("smtp_tls_policy_maps", "texthash:" + inst.path("tls_policy"), file="delivery.conf")
-inst.conf("smtp_sts", "no", file="delivery.conf")
-r = inst.start()
-if not ok(r.returncode == 0, "instance starts"):
-    w.stop()
-    done()
-    sys.exit(1)
-events_path = inst.path("queue", "tlsrpt", "events")
-
-
-def send(rcpt, subject):
-    """send - one message through sendmail"""
-    msg = "From: sender@local.test\nTo: %s\nSubject: %s\n\nbody of %s\n" % (rcpt, subject, subject)
-    r = run([prog("sendmail"), "-C", inst.dir, "-f", "sender@local.test", rcpt], input=msg)
-    if r.returncode != 0:
-        diag(r.stdout + r.stderr)
-    return r.returncode == 0
-
-
-def log_lines(needle):
-    return [l for l in inst.log().splitlines() if needle in l]
-
-
-def events():
-    try:
-        with open(events_path) as f:
-            return [dict(kv.split("=", 1) for kv in line.split()) for line in f if line.strip()]
-    except OSError:
-        return []
-
+inst.start_or_quit()
+send, log_lines, events = inst.send, inst.log_lines, inst.events
 
 # 1. may with STARTTLS
 ok(send("a@tls1.test", "may-starttls"), "submitted to tls1.test")
@@ -98,7 +63,7 @@ if ev:
     is_(ev[0].get("mx"), "mx.tls1.test", "event names the MX")
     is_(ev[0].get("mx_ip"), "127.0.0.20", "event names the receiving address")
     ok(ev[0].get("sending_ip", "").startswith("127."), "event names the sending address")
-st = os.stat(os.path.dirname(events_path))
+st = os.stat(os.path.dirname(inst.events_path))
 is_(oct(st.st_mode & 0o777), "0o700", "tlsrpt directory is mode 0700")
 
 # 2. may, no STARTTLS, roll-over to 465

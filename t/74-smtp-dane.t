@@ -13,16 +13,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from smtp_world import Sender, require_world  # noqa: E402
+from tern_test import diag, done, is_, like, ok, wait_for  # noqa: E402
 from world import World  # noqa: E402
 
-usable, why = World.usable()
-if not usable:
-    skip_all(why)
-if os.geteuid() != 0:
-    skip_all("the test world needs root (port 25)")
-if not os.path.exists(prog("smtp")):
-    skip_all("the smtp agent is not built")
+require_world("port 25")
 
 w = World()
 w.standard()
@@ -40,38 +35,9 @@ s_ta = w.sink("127.0.0.6", cert="mx.example2.test")
 s_bad = w.sink("127.0.0.23", cert="mx.danebad.test")
 s_plain = w.sink("127.0.0.24", cert="mx.plain.test")
 
-inst = Instance()
-inst.conf("dns_resolver_config", w.unbound_conf)
-inst.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
-inst.conf("smtp_sts", "no", file="delivery.conf")
-r = inst.start()
-if not ok(r.returncode == 0, "instance starts"):
-    w.stop()
-    done()
-events_path = inst.path("queue", "tlsrpt", "events")
-
-
-def send(rcpt, subject):
-    """send - one message through sendmail"""
-    msg = "From: sender@local.test\nTo: %s\nSubject: %s\n\nbody of %s\n" % (rcpt, subject, subject)
-    r = run([prog("sendmail"), "-C", inst.dir, "-f", "sender@local.test", rcpt], input=msg)
-    if r.returncode != 0:
-        diag(r.stdout + r.stderr)
-    return r.returncode == 0
-
-
-def last_line(rcpt):
-    lines = [l for l in inst.log().splitlines() if "to=<%s>" % rcpt in l and "status=" in l]
-    return lines[-1] if lines else ""
-
-
-def events(domain):
-    try:
-        with open(events_path) as f:
-            evs = [dict(kv.split("=", 1) for kv in line.split()) for line in f if line.strip()]
-    except OSError:
-        return []
-    return [e for e in evs if e.get("domain") == domain]
+inst = Sender(w)
+inst.start_or_quit()
+send, last_line, events = inst.send, inst.last_line, inst.events
 
 
 # DANE-EE

@@ -15,16 +15,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from smtp_world import Sender, require_world  # noqa: E402
+from tern_test import diag, done, is_, like, ok, prog, run, wait_for  # noqa: E402
 from world import World  # noqa: E402
 
-usable, why = World.usable()
-if not usable:
-    skip_all(why)
-if os.geteuid() != 0:
-    skip_all("the test world needs root (ports 25 and 443)")
-if not os.path.exists(prog("smtp")) or not os.path.exists(prog("sts")):
-    skip_all("the smtp agent or the sts service is not built")
+require_world("ports 25 and 443", progs=("smtp", "sts"))
 
 w = World()
 w.standard()
@@ -45,44 +40,10 @@ w.sts_server()
 s_ok = w.sink("127.0.0.26", cert="mx.stsok.test")
 s_else = w.sink("127.0.0.27", cert="mx.elsewhere.test")
 
-inst = Instance()
 # nothing cached across lookups: the test changes a TXT record later
-with open(w.unbound_conf) as f:
-    ub = f.read()
-ub_path = inst.path("unbound-nocache.conf")
-with open(ub_path, "w") as f:
-    f.write(ub.replace("server:", "server:\n    cache-max-ttl: 0\n    cache-max-negative-ttl: 0", 1))
-inst.conf("dns_resolver_config", ub_path)
-inst.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
-inst.conf("sts_ca_file", w.ca_file, file="delivery.conf")
-r = inst.start()
-if not ok(r.returncode == 0, "instance starts"):
-    w.stop()
-    done()
-events_path = inst.path("queue", "tlsrpt", "events")
-
-
-def send(rcpt, subject):
-    """send - one message through sendmail"""
-    msg = "From: sender@local.test\nTo: %s\nSubject: %s\n\nbody of %s\n" % (rcpt, subject, subject)
-    r = run([prog("sendmail"), "-C", inst.dir, "-f", "sender@local.test", rcpt], input=msg)
-    if r.returncode != 0:
-        diag(r.stdout + r.stderr)
-    return r.returncode == 0
-
-
-def last_line(rcpt):
-    lines = [l for l in inst.log().splitlines() if "to=<%s>" % rcpt in l and "status=" in l]
-    return lines[-1] if lines else ""
-
-
-def events(domain):
-    try:
-        with open(events_path) as f:
-            evs = [dict(kv.split("=", 1) for kv in line.split()) for line in f if line.strip()]
-    except OSError:
-        return []
-    return [e for e in evs if e.get("domain") == domain]
+inst = Sender(w, sts=True, dns_cache=False)
+inst.start_or_quit()
+send, last_line, events = inst.send, inst.last_line, inst.events
 
 
 # enforce, matching MX

@@ -16,16 +16,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tern_ipc as I  # noqa: E402
-from tern_test import Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from smtp_world import Sender, require_world  # noqa: E402
+from tern_test import diag, done, is_, like, ok, wait_for  # noqa: E402
 from world import World  # noqa: E402
 
-usable, why = World.usable()
-if not usable:
-    skip_all(why)
-if os.geteuid() != 0:
-    skip_all("the test world needs root (port 25)")
-if not os.path.exists(prog("smtp")):
-    skip_all("the smtp agent is not built")
+require_world("port 25")
 
 w = World()
 w.standard()
@@ -41,14 +36,8 @@ s_plain = w.sink("127.0.0.28", cert="mx.rtplain.test", requiretls=True)
 s_notls = w.sink("127.0.0.29", starttls=False)
 s_bad = w.sink("127.0.0.30", cert="mx.danebad2.test")
 
-inst = Instance()
-inst.conf("dns_resolver_config", w.unbound_conf)
-inst.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
-inst.conf("smtp_sts", "no", file="delivery.conf")
-r = inst.start()
-if not ok(r.returncode == 0, "instance starts"):
-    w.stop()
-    done()
+inst = Sender(w)
+inst.start_or_quit()
 SOCK = inst.path("queue", "private", "cleanup")
 ok(wait_for(lambda: os.path.exists(SOCK), 10), "cleanup socket exists")
 MAILDIR = inst.path("mail", "demo.test", "demo", "new")
@@ -66,9 +55,7 @@ def inject(rcpt, subject, flags=0, extra_header=""):
     return res is not None and res.get("status") == "ok"
 
 
-def last_line(rcpt):
-    lines = [l for l in inst.log().splitlines() if "to=<%s>" % rcpt in l and "status=" in l]
-    return lines[-1] if lines else ""
+last_line = inst.last_line
 
 
 # REQUIRETLS to a DANE host

@@ -13,16 +13,11 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import Instance, diag, done, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from smtp_world import Sender, require_world  # noqa: E402
+from tern_test import Instance, diag, done, like, ok, prog, run, wait_for  # noqa: E402
 from world import World  # noqa: E402
 
-usable, why = World.usable()
-if not usable:
-    skip_all(why)
-if os.geteuid() != 0:
-    skip_all("the test world needs root (port 25 on 127.0.0.25)")
-if not os.path.exists(prog("smtp")):
-    skip_all("the smtp agent is not built")
+require_world("port 25 on 127.0.0.25")
 
 w = World()
 w.certs(["mx.dane.test", "other.dane.test"])
@@ -41,11 +36,8 @@ ok(r.returncode == 0, "B: ternuser add bob@dane.test") or diag(r.stderr)
 b.conf("myhostname", "mx.dane.test")
 
 # A: the sending tern, resolving through the test world
-a = Instance()
+a = Sender(w)
 a.conf("myhostname", "a.example.test")
-a.conf("dns_resolver_config", w.unbound_conf)
-a.conf("smtp_tls_ca_file", w.ca_file, file="delivery.conf")
-a.conf("smtp_sts", "no", file="delivery.conf")
 a.conf("smtp_bind_address", "127.0.0.26", file="delivery.conf")
 
 ok(b.start().returncode == 0, "B starts on 127.0.0.25:25")
@@ -54,9 +46,7 @@ bob = b.path("mail", "dane.test", "bob", "new")
 
 
 def send(subject):
-    msg = "From: alice@a.example.test\nTo: bob@dane.test\nSubject: %s\n\nhello over DANE\n" % subject
-    r = run([prog("sendmail"), "-C", a.dir, "-f", "alice@a.example.test", "bob@dane.test"], input=msg)
-    return r.returncode == 0 or diag(r.stdout + r.stderr)
+    return a.send("bob@dane.test", subject, sender="alice@a.example.test", body="hello over DANE")
 
 
 try:

@@ -21,7 +21,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import IS_ROOT, SRC, diag, done, is_, like, ok, prog, skip_all, wait_for  # noqa: E402
-from smtpd_test import Client, SmtpdInstance, enh, qid_of, terncat_env  # noqa: E402
+from smtpd_test import SmtpdInstance, auth_plain, enh, qid_of, terncat_env, tls_session  # noqa: E402
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 if not os.path.exists(prog("smtpd")):
@@ -99,24 +99,16 @@ if not ok(wait_for(lambda: os.path.exists(sock) or dove.poll() is not None, 30) 
 inst.start()
 
 
-def plain(user, pw):
-    return base64.b64encode(("\0%s\0%s" % (user, pw)).encode()).decode()
-
-
 def session():
-    c = Client(inst.submission)
-    c.ehlo()
-    c.cmd("STARTTLS")
-    c.starttls_wrap()
-    return c, c.ehlo()[1]
+    return tls_session(inst.submission)
 
 
 mark = inst.log_mark()
 c, lines = session()
 ok(any(ln[4:].startswith("AUTH PLAIN LOGIN") for ln in lines), "EHLO after STARTTLS offers AUTH")
-code, text = c.cmd("AUTH PLAIN " + plain(USER, "not it"))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(USER, "not it"))
 is_((code, enh(text)), (535, "5.7.8"), "dovecot: wrong password -> 535 5.7.8")
-code, text = c.cmd("AUTH PLAIN " + plain(USER, PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(USER, PW))
 is_((code, enh(text)), (235, "2.7.0"), "dovecot: AUTH PLAIN -> 235 2.7.0")
 is_(c.cmd("MAIL FROM:<%s>" % USER)[0], 250, "MAIL")
 is_(c.cmd("RCPT TO:<far@remote.example>")[0], 250, "authenticated relay")
@@ -144,7 +136,7 @@ ok(PW not in log and "not it" not in log, "no password in the log")
 stop_dovecot()
 ok(dove.poll() is not None, "dovecot stopped by its PID")
 c, lines = session()
-code, text = c.cmd("AUTH PLAIN " + plain(USER, PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(USER, PW))
 is_((code, enh(text)), (454, "4.7.0"), "no auth server -> 454 4.7.0")
 c.close()
 like(inst.log_since(mark), "SASL PLAIN authentication unavailable", "the reason is logged")

@@ -27,7 +27,8 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
-from smtpd_test import Client, SmtpdInstance, enh, qid_of, terncat_bytes, terncat_env  # noqa: E402
+from smtpd_test import (Client, SmtpdInstance, auth_plain, ehlo_keywords, enh, qid_of, terncat_bytes,  # noqa: E402
+                        terncat_env, tls_session)
 
 if not os.path.exists(prog("smtpd")) or not os.path.exists(prog("ternuser")):
     skip_all("smtpd or ternuser not built")
@@ -81,40 +82,17 @@ def b64(s):
     return base64.b64encode(s.encode()).decode()
 
 
-def plain(user, pw):
-    return b64("\0%s\0%s" % (user, pw))
-
-
-def kws(lines):
-    return [ln[4:] for ln in lines[1:]]
-
-
-def tls_session(port, source="127.0.0.1", implicit=False):
-    """A Client inside TLS with EHLO done; (client, ehlo lines)."""
-    if implicit:
-        c = Client(port, source=source, greet=False)
-        c.starttls_wrap()
-        c.greeting = c.reply()
-    else:
-        c = Client(port, source=source)
-        c.ehlo()
-        c.cmd("STARTTLS")
-        c.starttls_wrap()
-    code, lines = c.ehlo()
-    return c, lines
-
-
 # --- port 25: AUTH does not exist
 c = Client(inst.smtp)
 code, lines = c.ehlo()
-ok(not any(k.startswith("AUTH") for k in kws(lines)), "port 25: no AUTH in EHLO")
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+ok(not any(k.startswith("AUTH") for k in ehlo_keywords(lines)), "port 25: no AUTH in EHLO")
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))
 is_((code, enh(text)), (500, "5.5.1"), "port 25: AUTH -> 500 5.5.1")
 c.cmd("STARTTLS")
 c.starttls_wrap()
 code, lines = c.ehlo()
-ok(not any(k.startswith("AUTH") for k in kws(lines)), "port 25: no AUTH in EHLO inside TLS either")
-ok("REQUIRETLS" in kws(lines), "port 25 inside TLS lists REQUIRETLS")
+ok(not any(k.startswith("AUTH") for k in ehlo_keywords(lines)), "port 25: no AUTH in EHLO inside TLS either")
+ok("REQUIRETLS" in ehlo_keywords(lines), "port 25 inside TLS lists REQUIRETLS")
 c.close()
 
 # --- the probe ban
@@ -130,19 +108,19 @@ ok(wait_for(lambda: "AUTH probe on the MTA port" in inst.log_since(mark), 10), "
 # --- submission before TLS
 c = Client(inst.submission)
 code, lines = c.ehlo()
-ok(not any(k.startswith("AUTH") for k in kws(lines)), "587 before TLS: no AUTH in EHLO")
-ok("REQUIRETLS" not in kws(lines), "587 before TLS: no REQUIRETLS")
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+ok(not any(k.startswith("AUTH") for k in ehlo_keywords(lines)), "587 before TLS: no AUTH in EHLO")
+ok("REQUIRETLS" not in ehlo_keywords(lines), "587 before TLS: no REQUIRETLS")
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))
 is_((code, enh(text)), (538, "5.7.11"), "AUTH before TLS -> 538 5.7.11")
 c.close()
 
 # --- STARTTLS, AUTH PLAIN
 mark = inst.log_mark()
 c, lines = tls_session(inst.submission)
-ok("AUTH PLAIN LOGIN" in kws(lines), "587 after STARTTLS: AUTH PLAIN LOGIN in EHLO")
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, "wrong password"))
+ok("AUTH PLAIN LOGIN" in ehlo_keywords(lines), "587 after STARTTLS: AUTH PLAIN LOGIN in EHLO")
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, "wrong password"))
 is_((code, enh(text)), (535, "5.7.8"), "wrong password -> 535 5.7.8")
-code, text = c.cmd("AUTH PLAIN " + plain("ghost@auth.test", "whatever"))
+code, text = c.cmd("AUTH PLAIN " + auth_plain("ghost@auth.test", "whatever"))
 is_((code, enh(text)), (535, "5.7.8"), "unknown account -> the same 535 5.7.8")
 code, text = c.cmd("AUTH PLAIN")
 is_(code, 334, "AUTH PLAIN without initial response -> 334")
@@ -156,15 +134,15 @@ code, text = c.cmd("AUTH CRAM-MD5")
 is_((code, enh(text)), (504, "5.5.4"), "an unknown mechanism -> 504 5.5.4")
 code, text = c.cmd("MAIL FROM:<%s>" % ALICE)
 is_(code, 250, "MAIL before AUTH")
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))
 is_((code, enh(text)), (503, "5.5.1"), "AUTH inside a transaction -> 503 5.5.1")
 c.cmd("RSET")
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))
 is_((code, enh(text)), (235, "2.7.0"), "AUTH PLAIN -> 235 2.7.0")
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))
 is_((code, enh(text)), (503, "5.5.1"), "a second AUTH -> 503 5.5.1")
 code, lines = c.ehlo()
-ok(not any(k.startswith("AUTH") for k in kws(lines)), "EHLO after AUTH no longer offers AUTH")
+ok(not any(k.startswith("AUTH") for k in ehlo_keywords(lines)), "EHLO after AUTH no longer offers AUTH")
 is_(c.cmd("MAIL FROM:<%s>" % ALICE)[0], 250, "authenticated MAIL")
 is_(c.cmd("RCPT TO:<friend@remote.example>")[0], 250, "authenticated relay to a foreign domain")
 c.cmd("DATA")
@@ -212,7 +190,7 @@ c.close()
 
 # --- AUTH and MAIL in one write: MAIL waits for the verdict and counts as authenticated
 c, lines = tls_session(inst.submission, source=OUTSIDE)
-c.send("AUTH PLAIN %s\r\nMAIL FROM:<%s>\r\nRCPT TO:<p@remote.example>\r\n" % (plain(ALICE, ALICE_PW), ALICE))
+c.send("AUTH PLAIN %s\r\nMAIL FROM:<%s>\r\nRCPT TO:<p@remote.example>\r\n" % (auth_plain(ALICE, ALICE_PW), ALICE))
 replies = [c.reply()[0] for _ in range(3)]
 is_(replies, [235, 250, 250], "pipelined AUTH, MAIL, RCPT: answered in order, the relay allowed")
 c.close()
@@ -261,9 +239,9 @@ slow_bad.ehlo()
 slow_bad.cmd("STARTTLS")
 slow_bad.starttls_wrap()
 slow_bad.ehlo()
-slow_bad.send("AUTH PLAIN %s\r\n" % plain(ALICE, "bad"))
+slow_bad.send("AUTH PLAIN %s\r\n" % auth_plain(ALICE, "bad"))
 c, lines = tls_session(SLOW)
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))
 is_(code, 235, "another session of the same process authenticates while the first waits out its delay")
 slow_bad.sock.settimeout(0.2)
 try:
@@ -283,7 +261,7 @@ results = []
 def one(i):
     try:
         cl, _ = tls_session(inst.submission)
-        code, _ = cl.cmd("AUTH PLAIN " + plain(ALICE if i % 2 else BOB, ALICE_PW if i % 2 else BOB_PW))
+        code, _ = cl.cmd("AUTH PLAIN " + auth_plain(ALICE if i % 2 else BOB, ALICE_PW if i % 2 else BOB_PW))
         cl.cmd("QUIT")
         cl.close()
         results.append(code)
@@ -300,8 +278,8 @@ is_(sorted(map(str, results)), ["235"] * 16, "16 concurrent sessions all authent
 
 # --- secrets never in the log
 log = inst.log()
-leaks = [s for s in (ALICE_PW, BOB_PW, "wrong password", plain(ALICE, ALICE_PW), b64(BOB_PW),
-                     plain(ALICE, "wrong password")) if s in log]
+leaks = [s for s in (ALICE_PW, BOB_PW, "wrong password", auth_plain(ALICE, ALICE_PW), b64(BOB_PW),
+                     auth_plain(ALICE, "wrong password")) if s in log]
 is_(leaks, [], "no password (plain or base64) in the mail log")
 ok("panic" not in log and "fatal" not in log, "no panic or fatal in the log")
 

@@ -11,13 +11,13 @@ mail without it is not flagged; from an authenticated client a recipient
 while from an unauthenticated client the tag is an ordinary part of the
 address.
 """
-import base64
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import done, is_, ok, prog, run, skip_all  # noqa: E402
-from smtpd_test import LOCAL, Client, SmtpdInstance, enh, qid_of, recipients, terncat_env  # noqa: E402
+from smtpd_test import (LOCAL, Client, SmtpdInstance, auth_plain, ehlo_keywords, enh, qid_of,  # noqa: E402
+                        recipients, terncat_env, tls_session)
 
 if not os.path.exists(prog("smtpd")) or not os.path.exists(prog("ternuser")):
     skip_all("smtpd or ternuser not built")
@@ -28,18 +28,6 @@ for args, stdin in ((["add", USER], None), (["passwd", USER], PW + "\n")):
     r = run([prog("ternuser"), "-c", inst.dir] + args, input=stdin)
     is_(r.returncode, 0, "ternuser %s" % args[0])
 inst.start()
-
-
-def kws(lines):
-    return [ln[4:] for ln in lines[1:]]
-
-
-def starttls(port):
-    c = Client(port)
-    c.ehlo()
-    c.cmd("STARTTLS")
-    c.starttls_wrap()
-    return c, c.ehlo()[1]
 
 
 def send(c, mail, rcpts):
@@ -60,7 +48,7 @@ def send(c, mail, rcpts):
 # --- plaintext
 c = Client(inst.smtp)
 code, lines = c.ehlo()
-ok("REQUIRETLS" not in kws(lines), "plaintext EHLO does not list REQUIRETLS")
+ok("REQUIRETLS" not in ehlo_keywords(lines), "plaintext EHLO does not list REQUIRETLS")
 code, text = c.cmd("MAIL FROM:<a@client.test> REQUIRETLS")
 is_((code, enh(text)), (555, "5.5.4"), "plaintext MAIL ... REQUIRETLS -> 555 5.5.4")
 code, text = c.cmd("RCPT TO:<user@%s>" % LOCAL)
@@ -68,8 +56,8 @@ is_(code, 503, "no transaction was started")
 c.close()
 
 # --- STARTTLS
-c, lines = starttls(inst.smtp)
-ok("REQUIRETLS" in kws(lines), "EHLO after STARTTLS lists REQUIRETLS")
+c, lines = tls_session(inst.smtp)
+ok("REQUIRETLS" in ehlo_keywords(lines), "EHLO after STARTTLS lists REQUIRETLS")
 code, text = c.cmd("MAIL FROM:<a@client.test> REQUIRETLS=yes")
 is_((code, enh(text)), (501, "5.5.4"), "REQUIRETLS=yes -> 501 5.5.4")
 env = send(c, "MAIL FROM:<a@client.test> REQUIRETLS", ["user@" + LOCAL])
@@ -80,18 +68,15 @@ is_(env[2].get("requiretls") if env else None, "no", "a message without REQUIRET
 c.close()
 
 # --- implicit TLS
-c = Client(inst.submissions, greet=False)
-c.starttls_wrap()
-c.greeting = c.reply()
-code, lines = c.ehlo()
-ok("REQUIRETLS" in kws(lines), "port 465 lists REQUIRETLS")
+c, lines = tls_session(inst.submissions, implicit=True)
+ok("REQUIRETLS" in ehlo_keywords(lines), "port 465 lists REQUIRETLS")
 env = send(c, "MAIL FROM:<a@client.test> REQUIRETLS", ["user@" + LOCAL])
 is_(env[2].get("requiretls") if env else None, "yes", "465: the flag is kept")
 c.close()
 
 # --- +requiretls from an authenticated client
-c, lines = starttls(inst.submission)
-code, text = c.cmd("AUTH PLAIN " + base64.b64encode(("\0%s\0%s" % (USER, PW)).encode()).decode())
+c, lines = tls_session(inst.submission)
+code, text = c.cmd("AUTH PLAIN " + auth_plain(USER, PW))
 is_(code, 235, "authenticated on 587")
 env = send(c, "MAIL FROM:<%s>" % USER, ["friend+requiretls@remote.example", "other@remote.example"])
 is_(env[2].get("requiretls") if env else None, "yes", "+requiretls tag sets the flag")
@@ -104,7 +89,7 @@ is_(env[2].get("requiretls") if env else None, "no", "no tag, no flag")
 c.close()
 
 # --- the tag means nothing from an unauthenticated client
-c, lines = starttls(inst.smtp)
+c, lines = tls_session(inst.smtp)
 # (127.0.0.1 is in mynetworks: it may relay without AUTH)
 env = send(c, "MAIL FROM:<a@client.test>", ["x+requiretls@remote.example"])
 is_(env[2].get("requiretls") if env else None, "no", "unauthenticated: the tag does not set the flag")

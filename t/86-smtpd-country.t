@@ -19,7 +19,6 @@ after AUTH, with X-Origin-Country: JP; on 465 it gets the greeting inside
 TLS; a resolver that never answers costs at most smtpd_peername_timeout
 and the client is unknown; smtpd_peername_lookup = no names nobody.
 """
-import base64
 import os
 import socket
 import sys
@@ -27,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
-from smtpd_test import LOCAL, Client, SmtpdInstance, enh, qid_of, terncat_bytes  # noqa: E402
+from smtpd_test import LOCAL, Client, SmtpdInstance, auth_plain, enh, qid_of, terncat_bytes  # noqa: E402
 from world import World  # noqa: E402
 
 if not os.path.exists(prog("smtpd")) or not os.path.exists(prog("ternuser")):
@@ -79,10 +78,6 @@ r = run([prog("ternuser"), "-c", inst.dir, "passwd", USER], input=PW + "\n")
 is_(r.returncode, 0, "ternuser passwd")
 r = inst.start()
 is_(r.returncode, 0, "instance starts")
-
-
-def plain(user, pw):
-    return base64.b64encode(("\0%s\0%s" % (user, pw)).encode()).decode()
 
 
 def deliver(c, sender="a@client.test"):
@@ -164,7 +159,7 @@ c.ehlo()
 code, text = c.cmd("MAIL FROM:<%s>" % USER)
 is_((code, enh(text)), (554, "5.7.1"), "587, JP, no AUTH: MAIL -> 554 5.7.1")
 like(text, "only after AUTH", "the reply says AUTH would help")
-code, text = c.cmd("AUTH PLAIN " + plain(USER, PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(USER, PW))
 is_(code, 235, "587, JP: AUTH succeeds")
 qid = deliver(c, sender=USER)
 ok(qid is not None, "587, JP, authenticated: message accepted")
@@ -174,9 +169,7 @@ like(headers(qid), "X-Origin-Country: JP", "authenticated JP message: X-Origin-C
 like(inst.log_since(mark), "NOQUEUE: reject: MAIL from client-jp.example.test[127.0.0.10]: 554 5.7.1",
      "the MAIL refusal is logged")
 
-c = Client(inst.submissions, source=JP, greet=False)
-c.starttls_wrap()
-c.greeting = c.reply()
+c = Client(inst.submissions, source=JP, tls=True)
 is_(c.greeting[0], 220, "JP client on 465: the greeting inside TLS")
 c.ehlo()
 code, text = c.cmd("MAIL FROM:<%s>" % USER)

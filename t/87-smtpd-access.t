@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
-from smtpd_test import Client, SmtpdInstance, enh  # noqa: E402
+from smtpd_test import SmtpdInstance, enh, greeting  # noqa: E402
 from world import World  # noqa: E402
 
 if not os.path.exists(prog("smtpd")) or not os.path.exists(prog("ternmap")):
@@ -70,20 +70,6 @@ inst.conf("proxy_read_maps", "unix:passwd.byname hash:$config_directory/aliases 
           "$virtual_mailbox_maps hash:" + HASH, file="qmgr.conf")
 r = inst.start()
 is_(r.returncode, 0, "instance starts")
-
-
-def greeting(port, source, implicit=False):
-    """(code, last line, closed) of the first reply to a client from source."""
-    if implicit:
-        c = Client(port, source=source, greet=False)
-        c.starttls_wrap()
-        c.greeting = c.reply()
-    else:
-        c = Client(port, source=source)
-    code, lines = c.greeting
-    closed = c.closed(5) if code != 220 else None
-    c.close()
-    return code, (lines[-1] if lines else ""), closed
 
 
 PORTS = (("25", inst.smtp, False), ("587", inst.submission, False), ("465", inst.submissions, True))

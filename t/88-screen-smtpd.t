@@ -16,14 +16,13 @@ the right password gets 535 5.7.8 "account frozen"; an authenticated
 account's third message in the period gets 450 4.7.1 at DATA, and at
 BDAT (the chunk is read and refused); the session goes on after a 450.
 """
-import base64
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tern_test import diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
-from smtpd_test import LOCAL, Client, SmtpdInstance, enh  # noqa: E402
+from smtpd_test import LOCAL, Client, SmtpdInstance, auth_plain, enh, greeting, tls_session  # noqa: E402
 
 if not all(os.path.exists(prog(p)) for p in ("smtpd", "screen", "ternuser")):
     skip_all("smtpd, screen or ternuser not built")
@@ -55,25 +54,9 @@ is_(r.returncode, 0, "instance starts")
 ok(wait_for(lambda: os.path.exists(inst.path("queue", "private", "screen")), 15), "screen listens")
 
 
-def plain(user, pw):
-    return base64.b64encode(("\0%s\0%s" % (user, pw)).encode()).decode()
-
-
 def submission(source):
     """A session on 587 inside TLS, EHLO done."""
-    c = Client(inst.submission, source=source)
-    c.ehlo()
-    c.cmd("STARTTLS")
-    c.starttls_wrap()
-    c.ehlo()
-    return c
-
-
-def greeting(port, source):
-    c = Client(port, source=source)
-    code, lines = c.greeting
-    c.close()
-    return code, (lines[-1] if lines else "")
+    return tls_session(inst.submission, source=source)[0]
 
 
 def send(c, rcpt="user@" + LOCAL, bdat=False):
@@ -97,15 +80,15 @@ def send(c, rcpt="user@" + LOCAL, bdat=False):
 # --- N failed AUTHs -> ban -> 554 at connect, surviving a restart
 c = submission(FAILER)
 for i in (1, 2):
-    code, text = c.cmd("AUTH PLAIN " + plain(ALICE, "wrong %d" % i))
+    code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, "wrong %d" % i))
     is_((code, enh(text)), (535, "5.7.8"), "failed AUTH %d: 535 5.7.8" % i)
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, "wrong 3"))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, "wrong 3"))
 is_((code, enh(text)), (535, "5.7.8"), "failed AUTH 3: 535 5.7.8 ...")
 code, lines = c.reply()
 is_((code, enh(lines[-1]) if lines else None), (421, "4.7.1"), "... then 421 4.7.1: banned now")
 ok(c.closed(), "... and the connection is closed")
 c.close()
-code, text = greeting(inst.submission, FAILER)
+code, text, _ = greeting(inst.submission, FAILER)
 is_((code, enh(text)), (554, "5.7.1"), "the banned address gets 554 5.7.1 instead of the greeting")
 is_(greeting(inst.smtp, FAILER)[0], 554, "on the MTA port too")
 is_(greeting(inst.smtp, SENDER)[0], 220, "another address is greeted")
@@ -146,7 +129,7 @@ ok(wait_for(lambda: greeting(inst.smtp, PROBER)[0] == 554, 10), "the prober gets
 
 # --- hijack: an authenticated account collecting 5xx RCPT replies is frozen
 c = submission(HIJACKED)
-is_(c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))[0], 235, "alice authenticates")
+is_(c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))[0], 235, "alice authenticates")
 c.cmd("MAIL FROM:<%s>" % ALICE)
 for i in (1, 2):
     code, text = c.cmd("RCPT TO:<nobody%d@%s>" % (i, LOCAL))
@@ -158,7 +141,7 @@ is_((code, enh(lines[-1]) if lines else None), (421, "4.7.1"), "... then 421 4.7
 like(lines[-1] if lines else "", "frozen", "the 421 says the account is frozen")
 c.close()
 c = submission(SENDER)
-code, text = c.cmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+code, text = c.cmd("AUTH PLAIN " + auth_plain(ALICE, ALICE_PW))
 is_((code, enh(text)), (535, "5.7.8"), "AUTH of the frozen account with the right password: 535 5.7.8")
 like(text, "account frozen", "the reply says the account is frozen")
 c.close()
@@ -166,7 +149,7 @@ like(inst.log(), "login of %s refused: account frozen" % ALICE, "the refusal is 
 
 # --- rate limit of an authenticated account
 c = submission(SENDER)
-is_(c.cmd("AUTH PLAIN " + plain(BOB, BOB_PW))[0], 235, "bob authenticates")
+is_(c.cmd("AUTH PLAIN " + auth_plain(BOB, BOB_PW))[0], 235, "bob authenticates")
 for i in (1, 2):
     got = send(c)
     is_(got[0] if got else None, 250, "message %d within the rate limit: 250" % i)

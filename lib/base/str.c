@@ -32,6 +32,8 @@ int str_fmt(char *dst, size_t size, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (dst == NULL)
+		size = 0;
 	va_start(ap, fmt);
 	n = vsnprintf(dst, size, fmt, ap);
 	va_end(ap);
@@ -117,6 +119,18 @@ char *str_token(char **sp, const char *sep)
 		*s++ = '\0';
 	*sp = s;
 	return start;
+}
+
+/* str_hexval - the value of a hex digit, or -1 */
+int str_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
 }
 
 int str_distance(const char *a, const char *b)

@@ -13,7 +13,7 @@
 
 /* str_copy - strlcpy: copy into dst[size], always terminated; -1 if cut */
 int str_copy(char *dst, const char *src, size_t size);
-/* str_fmt - snprintf into dst[size]; -1 if the result was cut (or error) */
+/* str_fmt - snprintf into dst[size] (dst NULL: nothing written); -1 if the result was cut (or error) */
 int str_fmt(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* str_dupf - allocate a formatted string */
 char *str_dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -32,6 +32,8 @@ bool str_has_prefix_nocase(const char *s, const char *prefix);
  * advances *sp, returns NULL at the end.
  */
 char *str_token(char **sp, const char *sep);
+/* str_hexval - the value of a hex digit (either case), or -1 when c is none */
+int str_hexval(int c);
 /* str_distance - edit distance (for did-you-mean), capped at 100 */
 int str_distance(const char *a, const char *b);
 

@@ -23,10 +23,34 @@
  * pipelined and cleanup answers once. If cleanup fails early (cannot
  * create the file, size limit exceeded, a recipient is malformed), it
  * discards the rest of that message's frames up to "end" and then sends
- * the RESULT with the error; it never answers before "end". A source that
+ * the RESULT with the error; it never answers before "end" (but for the
+ * opt-in EARLY frame below). A source that
  * gives up on a message (client vanished, bare LF found, timeout) sends
  * an ABORT frame instead of "end" (cleanup removes the partial file and
  * sends no RESULT) or simply closes the connection.
+ *
+ * Early queue id (opt-in): a source that sets CLEANUP_EARLY_QID in its
+ * BEGIN frame gets one extra frame, the EARLY frame, as soon as cleanup
+ * has handled the BEGIN frame (created the queue file, or failed to),
+ * before cleanup reads any content:
+ *
+ *   BEGIN frame with early_qid=1           ->
+ *                                          <- EARLY frame
+ *   content chunks, "end"                  ->
+ *                                          <- RESULT frame
+ *
+ * EARLY status "queued" carries the CLEANUP_QUEUE_ID the message will
+ * have (the source logs its "QID: client=..." or "QID: uid=..." line
+ * now, before the message can reach qmgr, as Postfix does); status
+ * "error" carries the reply (code, dsn, text) that the RESULT will give
+ * too. The EARLY frame changes nothing else: the source still sends the
+ * content and "end" (then the RESULT follows) or ABORT (then nothing
+ * more comes for this message; an EARLY frame cleanup sent before it saw
+ * the ABORT still arrives and must be skipped). smtpd and pickup keep
+ * the "end" frame back until the EARLY frame has arrived, so cleanup
+ * cannot commit (and wake qmgr) before the source has logged the queue
+ * id. Sources that do not ask (bounce, forwarding, notices, test
+ * clients) see the protocol exactly as above.
  *
  * RESULT status "ok" means: the queue file is complete and durable (file
  * data and directory entry fsync'ed), so the source may now answer 250.
@@ -74,6 +98,7 @@
 #define CLEANUP_ORIGIN_UID	"origin_uid"	/* I: local submission: the submitting uid (pickup) */
 #define CLEANUP_DSN_KIND	"dsn_kind"	/* S: bounce only: a notice tern generated; stored as
 						 * the queue-file attribute "dsn_kind" (deliver_proto.h) */
+#define CLEANUP_EARLY_QID	"early_qid"	/* I: 1 = send the EARLY frame (above); 0 or absent: none */
 #define CLEANUP_CLIENT_COUNTRY	"client_country"	/* S: the client's ISO 3166 country code ("JP"), or "--"
 						 * when unknown (mail/geoip.h); cleanup adds the
 						 * origin_country_header and stores it as the
@@ -93,11 +118,12 @@
 #define CLEANUP_NOTIFY_FAILURE	(1 << 2)
 #define CLEANUP_NOTIFY_DELAY	(1 << 3)
 
-/* RESULT frame */
-#define CLEANUP_STATUS		"status"	/* S: "ok" or "error" */
+/* RESULT frame (and EARLY frame: "queued" or "error") */
+#define CLEANUP_STATUS		"status"	/* S: "ok" or "error"; EARLY: "queued" or "error" */
 #define CLEANUP_STATUS_OK	"ok"
+#define CLEANUP_STATUS_QUEUED	"queued"	/* EARLY only: the file exists, content may come */
 #define CLEANUP_STATUS_ERROR	"error"
-#define CLEANUP_QUEUE_ID	"queue_id"	/* S: with ok */
+#define CLEANUP_QUEUE_ID	"queue_id"	/* S: with ok and queued */
 #define CLEANUP_REPLY_CODE	"code"		/* I: with error: 451, 452, 552, 554, 550 */
 #define CLEANUP_REPLY_DSN	"dsn"		/* S: with error: "4.3.1" */
 #define CLEANUP_REPLY_TEXT	"text"		/* S: with error: human text, no code, no CRLF */

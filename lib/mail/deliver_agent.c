@@ -18,7 +18,9 @@
  * deliver_as child dies with its agent (PR_SET_PDEATHSIG), so nothing
  * is delivered that the agent can no longer record. After
  * the lock, every recipient's slot is read again: one that is final
- * already is answered from its slot and not delivered again.
+ * already is answered from its slot and not delivered again; and a
+ * request whose qmgr is gone meanwhile (killed while the request waited
+ * in the socket) is not worked on at all.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +242,24 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 	attr_add_str(&job->reply, DELIVER_R_DSN, out->dsn);
 	attr_add_str(&job->reply, DELIVER_R_RELAY, relay);
 	attr_add_str(&job->reply, DELIVER_R_TEXT, out->text);
+}
+
+/*
+ * deliver_job_peer_ok - false when the qmgr that sent the request is gone
+ * (its end of fd is closed). Asked after the lock is taken: a request a
+ * killed qmgr left in the socket is then never delivered next to the one
+ * a restarted qmgr makes (that qmgr tested the lock before this agent took
+ * it, so its predecessor was dead by then and the hang-up shows here)
+ */
+static bool deliver_job_peer_ok(struct deliver_job *job, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+	if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return true;
+	msg_info("%s: the queue manager that asked for this delivery is gone; not delivered now",
+		 job->qid);
+	return false;
 }
 
 /* deliver_job_done_already - true when recipient i's slot is final: answered from the slot */
@@ -576,7 +596,7 @@ void deliver_serve(struct service *svc, int fd, const char *relay,
 			attr_list_free(&frame);
 			return;
 		}
-		if (deliver_job_begin(&job, &frame)) {
+		if (deliver_job_begin(&job, &frame) && deliver_job_peer_ok(&job, fd)) {
 			for (size_t i = 0; i < job.nrcpts; i++) {
 				struct deliver_out out;
 
@@ -673,7 +693,7 @@ void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job_fn, void
 			attr_list_free(&frame);
 			return;
 		}
-		if (deliver_job_begin(&job, &frame)) {
+		if (deliver_job_begin(&job, &frame) && deliver_job_peer_ok(&job, fd)) {
 			size_t left = 0;
 
 			for (size_t i = 0; i < job.nrcpts; i++) {

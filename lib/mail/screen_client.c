@@ -2,8 +2,9 @@
  * screen_client - the blocking and the event-driven client of the screen
  * service (screen_proto.h). Contract in screen_client.h.
  *
- * Blocking: one connection, kept; a kept connection that fails gets one
- * more try on a new one unless the deadline was spent (as sts_client).
+ * Blocking: one connection, kept (base/ipc_client.h); a kept connection
+ * that fails gets one more try on a new one unless the deadline was
+ * spent.
  *
  * Event-driven: requests wait in a FIFO in the order they were sent;
  * each reply frame answers the oldest. The connection is an ipc_conn
@@ -27,6 +28,7 @@
 
 #include "base/attr.h"
 #include "base/ipc.h"
+#include "base/ipc_client.h"
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
@@ -128,12 +130,9 @@ static void screen_unavailable(struct screen_result *out, const char *why)
 
 /* --- blocking --- */
 
-/* screen_client - one kept connection */
+/* screen_client - one kept connection (base/ipc_client.h) */
 struct screen_client {
-	char *path;
-	int timeout_ms;
-	int fd;
-	struct attr_list req, reply;
+	struct ipc_client *conn;
 };
 
 /* screen_client_new - a client of the service at socket_path */
@@ -141,23 +140,11 @@ struct screen_client *screen_client_new(const char *socket_path, int timeout)
 {
 	struct screen_client *c = xcalloc(1, sizeof(*c));
 
-	c->path = xstrdup(socket_path);
 	if (timeout <= 0)
 		timeout = 1;
-	c->timeout_ms = timeout > INT_MAX / 1000 ? INT_MAX : timeout * 1000;
-	c->fd = -1;
-	attr_list_init(&c->req);
-	attr_list_init(&c->reply);
-	attr_list_set_limit(&c->req, SCREEN_CLIENT_REQ_MAX);
+	c->conn = ipc_client_new("screen", socket_path, timeout > INT_MAX / 1000 ? INT_MAX : timeout * 1000,
+				 SCREEN_CLIENT_REQ_MAX, SCREEN_CLIENT_FRAME_MAX);
 	return c;
-}
-
-/* screen_client_disconnect - drop the connection */
-static void screen_client_disconnect(struct screen_client *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
 }
 
 /* screen_client_free - close and release (NULL is fine) */
@@ -165,37 +152,8 @@ void screen_client_free(struct screen_client *c)
 {
 	if (c == NULL)
 		return;
-	screen_client_disconnect(c);
-	attr_list_free(&c->req);
-	attr_list_free(&c->reply);
-	free(c->path);
+	ipc_client_free(c->conn);
 	free(c);
-}
-
-/* screen_client_call - c->req out, c->reply in: 0, or -1 with why */
-static int screen_client_call(struct screen_client *c, char *why, size_t whylen)
-{
-	char e[ATTR_ERR_MAX + 64];
-
-	for (int attempt = 0;; attempt++) {
-		bool kept = c->fd >= 0;
-		int saved;
-
-		if (!kept && (c->fd = ipc_connect_unix(c->path, c->timeout_ms)) < 0) {
-			str_fmt(why, whylen, "cannot connect to the screen service %s: %s", c->path,
-				strerror(errno));
-			return -1;
-		}
-		if (ipc_request(c->fd, &c->req, &c->reply, SCREEN_CLIENT_FRAME_MAX, c->timeout_ms, e,
-				sizeof(e)) == 0)
-			return 0;
-		saved = errno;
-		screen_client_disconnect(c);
-		if (!kept || attempt > 0 || saved == ETIMEDOUT) {
-			str_fmt(why, whylen, "screen service %s: %s", c->path, e);
-			return -1;
-		}
-	}
 }
 
 /* screen_client_request - one request, one reply */
@@ -203,16 +161,16 @@ int screen_client_request(struct screen_client *c, const struct screen_query *q,
 {
 	char why[ATTR_ERR_MAX + 600];
 
-	attr_list_reset(&c->reply);
-	if (screen_query_build(q, &c->req, why, sizeof(why)) < 0 || screen_client_call(c, why, sizeof(why)) < 0) {
+	if (screen_query_build(q, ipc_client_req(c->conn), why, sizeof(why)) < 0
+	    || ipc_client_call(c->conn, why, sizeof(why)) < 0) {
 		screen_unavailable(out, why);
 		return -1;
 	}
-	if (screen_result_decode(&c->reply, out, why, sizeof(why)) < 0) {
+	if (screen_result_decode(ipc_client_reply(c->conn), out, why, sizeof(why)) < 0) {
 		char full[sizeof(why) + 64];
 
-		screen_client_disconnect(c);
-		str_fmt(full, sizeof(full), "screen service %s: bad reply: %s", c->path, why);
+		ipc_client_disconnect(c->conn);
+		str_fmt(full, sizeof(full), "screen service %s: bad reply: %s", ipc_client_path(c->conn), why);
 		screen_unavailable(out, full);
 		return -1;
 	}
@@ -222,7 +180,7 @@ int screen_client_request(struct screen_client *c, const struct screen_query *q,
 /* screen_client_reply - the last reply frame */
 const struct attr_list *screen_client_reply(const struct screen_client *c)
 {
-	return &c->reply;
+	return ipc_client_reply(c->conn);
 }
 
 /* --- event-driven --- */

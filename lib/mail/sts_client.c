@@ -2,21 +2,18 @@
  * sts_client - blocking client of the sts service (sts_proto.h), and the
  * MX match of RFC 8461 section 4.1. Contract in sts_client.h.
  *
- * One connection per client, kept between requests. timeout is in
- * seconds and bounds one request (connect, send, reply). A kept
- * connection that fails (the service exited after max_idle or max_use)
- * gets one more try on a new connection, unless the deadline was spent.
- * A reply that does not follow sts_proto.h is STS_UNAVAILABLE with the
- * reason, and the connection is dropped.
+ * One connection per client, kept between requests (base/ipc_client.h:
+ * a kept connection that fails gets one more try on a new one, unless
+ * the deadline was spent). timeout is in seconds and bounds one request
+ * (connect, send, reply). A reply that does not follow sts_proto.h is
+ * STS_UNAVAILABLE with the reason, and the connection is dropped.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/attr.h"
-#include "base/ipc.h"
+#include "base/ipc_client.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/sts_client.h"
@@ -25,12 +22,9 @@
 
 #define STS_CLIENT_FRAME_MAX	(64 * 1024)	/* a reply: 32 mx lines and a few fields */
 
-/* sts_client - one connection to the service */
+/* sts_client - one kept connection to the service */
 struct sts_client {
-	char *path;
-	int timeout_ms;
-	int fd;
-	struct attr_list req, reply;
+	struct ipc_client *conn;
 };
 
 /* sts_client_new - a client of the service at socket_path */
@@ -38,23 +32,11 @@ struct sts_client *sts_client_new(const char *socket_path, int timeout)
 {
 	struct sts_client *c = xcalloc(1, sizeof(*c));
 
-	c->path = xstrdup(socket_path);
 	if (timeout <= 0)
 		timeout = 1;
-	c->timeout_ms = timeout > INT_MAX / 1000 ? INT_MAX : timeout * 1000;
-	c->fd = -1;
-	attr_list_init(&c->req);
-	attr_list_init(&c->reply);
-	attr_list_set_limit(&c->req, STS_CLIENT_FRAME_MAX);
+	c->conn = ipc_client_new("sts", socket_path, timeout > INT_MAX / 1000 ? INT_MAX : timeout * 1000,
+				 STS_CLIENT_FRAME_MAX, STS_CLIENT_FRAME_MAX);
 	return c;
-}
-
-/* sts_client_disconnect - drop the connection */
-static void sts_client_disconnect(struct sts_client *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
 }
 
 /* sts_client_free - close and release (NULL is fine) */
@@ -62,40 +44,8 @@ void sts_client_free(struct sts_client *c)
 {
 	if (c == NULL)
 		return;
-	sts_client_disconnect(c);
-	attr_list_free(&c->req);
-	attr_list_free(&c->reply);
-	free(c->path);
+	ipc_client_free(c->conn);
 	free(c);
-}
-
-/* sts_client_call - send c->req, receive c->reply: 0, or -1 with why */
-static int sts_client_call(struct sts_client *c, char *why, size_t whylen)
-{
-	char e[ATTR_ERR_MAX + 64];
-
-	for (int attempt = 0;; attempt++) {
-		bool kept = c->fd >= 0;
-		int saved;
-
-		if (!kept) {
-			c->fd = ipc_connect_unix(c->path, c->timeout_ms);
-			if (c->fd < 0) {
-				str_fmt(why, whylen, "cannot connect to the sts service %s: %s",
-					c->path, strerror(errno));
-				return -1;
-			}
-		}
-		if (ipc_request(c->fd, &c->req, &c->reply, STS_CLIENT_FRAME_MAX, c->timeout_ms,
-				e, sizeof(e)) == 0)
-			return 0;
-		saved = errno;
-		sts_client_disconnect(c);
-		if (!kept || attempt > 0 || saved == ETIMEDOUT) {
-			str_fmt(why, whylen, "sts service %s: %s", c->path, e);
-			return -1;
-		}
-	}
 }
 
 /* sts_client_unavailable - out says the service could not be asked */
@@ -165,22 +115,23 @@ static int sts_client_decode(const struct attr_list *r, struct sts_policy *out, 
 int sts_client_request(struct sts_client *c, const char *op, const char *domain,
 		       struct sts_policy *out)
 {
+	struct attr_list *req = ipc_client_req(c->conn);
 	char why[ATTR_ERR_MAX + 512];
 
-	attr_list_reset(&c->req);
-	attr_add_str(&c->req, STS_OP, op);
-	attr_add_str(&c->req, STS_DOMAIN, domain);
-	if (attr_list_error(&c->req) != NULL) {
-		str_fmt(why, sizeof(why), "sts request: %s", attr_list_error(&c->req));
+	attr_list_reset(req);
+	attr_add_str(req, STS_OP, op);
+	attr_add_str(req, STS_DOMAIN, domain);
+	if (attr_list_error(req) != NULL) {
+		str_fmt(why, sizeof(why), "sts request: %s", attr_list_error(req));
 		return sts_client_unavailable(out, why);
 	}
-	if (sts_client_call(c, why, sizeof(why)) < 0)
+	if (ipc_client_call(c->conn, why, sizeof(why)) < 0)
 		return sts_client_unavailable(out, why);
-	if (sts_client_decode(&c->reply, out, why, sizeof(why)) < 0) {
+	if (sts_client_decode(ipc_client_reply(c->conn), out, why, sizeof(why)) < 0) {
 		char full[sizeof(why) + 64];
 
-		sts_client_disconnect(c);
-		str_fmt(full, sizeof(full), "sts service %s: bad reply: %s", c->path, why);
+		ipc_client_disconnect(c->conn);
+		str_fmt(full, sizeof(full), "sts service %s: bad reply: %s", ipc_client_path(c->conn), why);
 		return sts_client_unavailable(out, full);
 	}
 	return 0;

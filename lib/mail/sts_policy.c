@@ -7,8 +7,6 @@
  * line saying where ("line 3: ...") and why. Nothing here allocates.
  */
 #include <ctype.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -23,19 +21,6 @@
 static bool sts_wsp(int c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* sts_err - format a reason into err when there is room for one */
-__attribute__((format(printf, 3, 4)))
-static void sts_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* sts_mode_parse - the mode keyword, exact */
@@ -66,7 +51,7 @@ static int sts_mx_value(const char *v, struct sts_policy *out, size_t lineno, ch
 	if (len > 0 && host[len - 1] == '.')
 		len--;
 	if (len == 0 || !domain_valid(host, len, 0) || strlen(v) >= STS_MX_LEN) {
-		sts_err(err, errlen, "line %zu: bad mx value \"%.80s\"", lineno, v);
+		str_fmt(err, errlen, "line %zu: bad mx value \"%.80s\"", lineno, v);
 		return -1;
 	}
 	if (out->nmx >= STS_MX_MAX)
@@ -102,7 +87,7 @@ static int sts_policy_line(char *line, size_t lineno, struct sts_policy *out, un
 	long long age;
 
 	if (colon == NULL) {
-		sts_err(err, errlen, "line %zu: no \"key: value\"", lineno);
+		str_fmt(err, errlen, "line %zu: no \"key: value\"", lineno);
 		return -1;
 	}
 	for (end = colon; end > key && sts_wsp(end[-1]); end--)
@@ -115,7 +100,7 @@ static int sts_policy_line(char *line, size_t lineno, struct sts_policy *out, un
 		;
 	*end = '\0';
 	if (!sts_key_ok(key)) {
-		sts_err(err, errlen, "line %zu: bad key \"%.40s\"", lineno, key);
+		str_fmt(err, errlen, "line %zu: bad key \"%.40s\"", lineno, key);
 		return -1;
 	}
 	if (strcmp(key, "mx") == 0)
@@ -125,7 +110,7 @@ static int sts_policy_line(char *line, size_t lineno, struct sts_policy *out, un
 			return 0;
 		*seen |= SEEN_VERSION;
 		if (strcmp(value, "STSv1") != 0) {
-			sts_err(err, errlen, "line %zu: version is \"%.40s\", not STSv1", lineno, value);
+			str_fmt(err, errlen, "line %zu: version is \"%.40s\", not STSv1", lineno, value);
 			return -1;
 		}
 	} else if (strcmp(key, "mode") == 0) {
@@ -133,7 +118,7 @@ static int sts_policy_line(char *line, size_t lineno, struct sts_policy *out, un
 			return 0;
 		*seen |= SEEN_MODE;
 		if (sts_mode_parse(value, &out->mode) < 0) {
-			sts_err(err, errlen, "line %zu: bad mode \"%.40s\"", lineno, value);
+			str_fmt(err, errlen, "line %zu: bad mode \"%.40s\"", lineno, value);
 			return -1;
 		}
 	} else if (strcmp(key, "max_age") == 0) {
@@ -142,7 +127,7 @@ static int sts_policy_line(char *line, size_t lineno, struct sts_policy *out, un
 		*seen |= SEEN_MAX_AGE;
 		if (strlen(value) > 10 || strspn(value, "0123456789") != strlen(value)
 		    || str_to_ll(value, 0, 9999999999LL, &age) < 0) {
-			sts_err(err, errlen, "line %zu: bad max_age \"%.40s\"", lineno, value);
+			str_fmt(err, errlen, "line %zu: bad max_age \"%.40s\"", lineno, value);
 			return -1;
 		}
 		out->max_age = age > STS_MAX_AGE_LIMIT ? STS_MAX_AGE_LIMIT : age;
@@ -161,7 +146,7 @@ int sts_policy_parse(const char *text, size_t len, struct sts_policy *out,
 	out->nmx = 0;
 	out->max_age = 0;
 	out->mode = STS_MODE_NONE;
-	sts_err(err, errlen, "%s", "");
+	str_fmt(err, errlen, "%s", "");
 	while (pos < len) {
 		char line[STS_LINE_MAX];
 		size_t start = pos, n;
@@ -175,14 +160,14 @@ int sts_policy_parse(const char *text, size_t len, struct sts_policy *out,
 		if (n > 0 && text[start + n - 1] == '\r')
 			n--;
 		if (n >= sizeof(line)) {
-			sts_err(err, errlen, "line %zu: longer than %d bytes", lineno, STS_LINE_MAX - 1);
+			str_fmt(err, errlen, "line %zu: longer than %d bytes", lineno, STS_LINE_MAX - 1);
 			return -1;
 		}
 		for (size_t i = 0; i < n; i++) {
 			unsigned char c = (unsigned char) text[start + i];
 
 			if ((c < 0x20 && c != '\t') || c == 0x7f) {
-				sts_err(err, errlen, "line %zu: control character 0x%02x", lineno, c);
+				str_fmt(err, errlen, "line %zu: control character 0x%02x", lineno, c);
 				return -1;
 			}
 		}
@@ -194,19 +179,19 @@ int sts_policy_parse(const char *text, size_t len, struct sts_policy *out,
 			return -1;
 	}
 	if (!(seen & SEEN_VERSION)) {
-		sts_err(err, errlen, "no version line");
+		str_fmt(err, errlen, "no version line");
 		return -1;
 	}
 	if (!(seen & SEEN_MODE)) {
-		sts_err(err, errlen, "no mode line");
+		str_fmt(err, errlen, "no mode line");
 		return -1;
 	}
 	if (!(seen & SEEN_MAX_AGE)) {
-		sts_err(err, errlen, "no max_age line");
+		str_fmt(err, errlen, "no max_age line");
 		return -1;
 	}
 	if (out->nmx == 0 && out->mode != STS_MODE_NONE) {
-		sts_err(err, errlen, "no mx line (mode %s needs one)", sts_mode_name(out->mode));
+		str_fmt(err, errlen, "no mx line (mode %s needs one)", sts_mode_name(out->mode));
 		return -1;
 	}
 	return 0;
@@ -221,37 +206,37 @@ static int sts_txt_field(const char *f, size_t n, char *id, size_t idlen, bool *
 	size_t nlen, vlen;
 
 	if (eq == NULL || eq == f || (nlen = (size_t) (eq - f)) > STS_KEY_MAX) {
-		sts_err(err, errlen, "bad field \"%.*s\"", (int) (n > 60 ? 60 : n), f);
+		str_fmt(err, errlen, "bad field \"%.*s\"", (int) (n > 60 ? 60 : n), f);
 		return -1;
 	}
 	memcpy(name, f, nlen);
 	name[nlen] = '\0';
 	vlen = n - nlen - 1;
 	if (!sts_key_ok(name) || vlen == 0) {
-		sts_err(err, errlen, "bad field \"%.*s\"", (int) (n > 60 ? 60 : n), f);
+		str_fmt(err, errlen, "bad field \"%.*s\"", (int) (n > 60 ? 60 : n), f);
 		return -1;
 	}
 	for (size_t i = 0; i < vlen; i++) {
 		unsigned char c = (unsigned char) eq[1 + i];
 
 		if (c < 0x21 || c > 0x7e || c == ';' || c == '=') {
-			sts_err(err, errlen, "bad character in field %s", name);
+			str_fmt(err, errlen, "bad character in field %s", name);
 			return -1;
 		}
 	}
 	if (strcmp(name, "id") != 0 || *have_id)
 		return 0;		/* extensions are ignored; the first id counts */
 	if (vlen > STS_ID_MAX) {
-		sts_err(err, errlen, "id longer than %d characters", STS_ID_MAX);
+		str_fmt(err, errlen, "id longer than %d characters", STS_ID_MAX);
 		return -1;
 	}
 	for (size_t i = 0; i < vlen; i++)
 		if (!isalnum((unsigned char) eq[1 + i])) {
-			sts_err(err, errlen, "id \"%.*s\" is not letters and digits", (int) vlen, eq + 1);
+			str_fmt(err, errlen, "id \"%.*s\" is not letters and digits", (int) vlen, eq + 1);
 			return -1;
 		}
 	if (vlen >= idlen) {
-		sts_err(err, errlen, "id does not fit");
+		str_fmt(err, errlen, "id does not fit");
 		return -1;
 	}
 	memcpy(id, eq + 1, vlen);
@@ -268,7 +253,7 @@ int sts_txt_parse(const char *txt, size_t len, char *id, size_t idlen,
 	size_t pos = sizeof(version) - 1;
 	bool have_id = false;
 
-	sts_err(err, errlen, "%s", "");
+	str_fmt(err, errlen, "%s", "");
 	if (len < pos || memcmp(txt, version, pos) != 0
 	    || (len > pos && !sts_wsp(txt[pos]) && txt[pos] != ';'))
 		return 0;
@@ -281,7 +266,7 @@ int sts_txt_parse(const char *txt, size_t len, char *id, size_t idlen,
 		if (pos == len)
 			break;
 		if (txt[pos] != ';') {
-			sts_err(err, errlen, "expected ';' at offset %zu", pos);
+			str_fmt(err, errlen, "expected ';' at offset %zu", pos);
 			return -1;
 		}
 		pos++;
@@ -296,7 +281,7 @@ int sts_txt_parse(const char *txt, size_t len, char *id, size_t idlen,
 			return -1;
 	}
 	if (!have_id) {
-		sts_err(err, errlen, "no id field");
+		str_fmt(err, errlen, "no id field");
 		return -1;
 	}
 	return 1;
@@ -318,18 +303,18 @@ int sts_txt_select(const char *const *txt, size_t n, char *id, size_t idlen,
 		}
 	}
 	if (found == 0) {
-		sts_err(err, errlen, "%s", "");
+		str_fmt(err, errlen, "%s", "");
 		return 0;
 	}
 	if (found > 1) {
-		sts_err(err, errlen, "%zu v=STSv1 TXT records (exactly one is needed)", found);
+		str_fmt(err, errlen, "%zu v=STSv1 TXT records (exactly one is needed)", found);
 		return 0;
 	}
 	if (sts_txt_parse(txt[which], strlen(txt[which]), id, idlen, why, sizeof(why)) != 1) {
-		sts_err(err, errlen, "malformed v=STSv1 TXT record: %s", why);
+		str_fmt(err, errlen, "malformed v=STSv1 TXT record: %s", why);
 		return 0;
 	}
-	sts_err(err, errlen, "%s", "");
+	str_fmt(err, errlen, "%s", "");
 	return 1;
 }
 

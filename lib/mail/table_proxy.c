@@ -13,8 +13,8 @@
  * the whole process shares and keeps open between lookups; when that
  * kept connection turns out to be dead (proxymap exited after max_idle
  * or max_use, or was restarted), the request is sent once more on a new
- * connection. Each lookup is bounded by the client timeout
- * (table_proxy_set_timeout; ipc_timeout in daemons).
+ * connection (base/ipc_client.h). Each lookup is bounded by the client
+ * timeout (table_proxy_set_timeout; ipc_timeout in daemons).
  *
  * Failures: anything but a clear "ok" or "notfound" from proxymap - no
  * service, a timeout, a table proxymap refuses (not in proxy_read_maps)
@@ -32,11 +32,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/attr.h"
 #include "base/buf.h"
-#include "base/ipc.h"
+#include "base/ipc_client.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/proxymap_proto.h"
@@ -50,27 +49,29 @@ struct table_proxy {
 
 /* table_proxy_client - the connection all proxy: tables of the process share */
 static struct table_proxy_client {
-	int fd;				/* -1: not connected */
+	struct ipc_client *conn;	/* while proxy: tables are open */
 	char *socket;			/* NULL: PROXYMAP_SOCKET */
 	int timeout;			/* seconds */
 	int users;			/* open proxy: tables */
-	struct attr_list req, reply;
-} table_proxy_client = { .fd = -1, .timeout = TABLE_PROXY_TIMEOUT };
+} table_proxy_client = { .timeout = TABLE_PROXY_TIMEOUT };
 
 /* table_proxy_disconnect - close the kept connection, if any */
 static void table_proxy_disconnect(struct table_proxy_client *c)
 {
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	if (c->conn != NULL)
+		ipc_client_disconnect(c->conn);
 }
 
 /* table_proxy_set_timeout - time limit of one lookup, in seconds */
 void table_proxy_set_timeout(int seconds)
 {
+	struct table_proxy_client *c = &table_proxy_client;
+
 	if (seconds <= 0)
 		seconds = TABLE_PROXY_TIMEOUT;
-	table_proxy_client.timeout = seconds > INT_MAX / 1000 ? INT_MAX / 1000 : seconds;
+	c->timeout = seconds > INT_MAX / 1000 ? INT_MAX / 1000 : seconds;
+	if (c->conn != NULL)
+		ipc_client_set_timeout(c->conn, c->timeout * 1000);
 }
 
 /* table_proxy_set_socket - where proxymap listens (NULL: private/proxymap) */
@@ -78,44 +79,10 @@ void table_proxy_set_socket(const char *path)
 {
 	struct table_proxy_client *c = &table_proxy_client;
 
-	table_proxy_disconnect(c);
 	free(c->socket);
 	c->socket = path ? xstrdup(path) : NULL;
-}
-
-/*
- * table_proxy_call - send c->req and receive c->reply: 0, or -1 with why.
- * A kept connection that fails gets one more try on a new connection,
- * unless it timed out (the deadline is spent).
- */
-static int table_proxy_call(struct table_proxy_client *c, char *why, size_t whylen)
-{
-	const char *path = c->socket ? c->socket : PROXYMAP_SOCKET;
-	int timeout_ms = c->timeout * 1000;
-	char e[ATTR_ERR_MAX + 64];
-
-	for (int attempt = 0;; attempt++) {
-		bool kept = c->fd >= 0;
-		int saved;
-
-		if (!kept) {
-			c->fd = ipc_connect_unix(path, timeout_ms);
-			if (c->fd < 0) {
-				str_fmt(why, whylen, "cannot connect to the proxymap service %s: %s",
-					path, strerror(errno));
-				return -1;
-			}
-		}
-		if (ipc_request(c->fd, &c->req, &c->reply, PROXYMAP_FRAME_MAX, timeout_ms,
-				e, sizeof(e)) == 0)
-			return 0;
-		saved = errno;
-		table_proxy_disconnect(c);
-		if (!kept || attempt > 0 || saved == ETIMEDOUT) {
-			str_fmt(why, whylen, "proxymap service %s: %s", path, e);
-			return -1;
-		}
-	}
+	if (c->conn != NULL)
+		ipc_client_set_path(c->conn, c->socket ? c->socket : PROXYMAP_SOCKET);
 }
 
 /* table_proxy_lookup - one request, one reply */
@@ -124,24 +91,25 @@ static int table_proxy_lookup(struct table *t, const char *key, const char **val
 {
 	struct table_proxy *tp = (struct table_proxy *) t;
 	struct table_proxy_client *c = &table_proxy_client;
+	struct attr_list *req = ipc_client_req(c->conn);
+	const struct attr_list *reply = ipc_client_reply(c->conn);
 	const char *status, *text, *v;
 	char why[ATTR_ERR_MAX + 256];
 
-	attr_list_reset(&c->req);
-	attr_add_str(&c->req, PROXYMAP_OP, PROXYMAP_OP_LOOKUP);
-	attr_add_str(&c->req, PROXYMAP_TABLE, tp->remote);
-	attr_add_str(&c->req, PROXYMAP_KEY, key);
-	attr_add_int(&c->req, PROXYMAP_FLAGS, t->flags & (TABLE_FOLD_KEY | TABLE_KEEP_CASE));
-	if (attr_list_error(&c->req)) {
-		str_fmt(err, errlen, "%s: cannot build the request: %s", t->spec,
-			attr_list_error(&c->req));
+	attr_list_reset(req);
+	attr_add_str(req, PROXYMAP_OP, PROXYMAP_OP_LOOKUP);
+	attr_add_str(req, PROXYMAP_TABLE, tp->remote);
+	attr_add_str(req, PROXYMAP_KEY, key);
+	attr_add_int(req, PROXYMAP_FLAGS, t->flags & (TABLE_FOLD_KEY | TABLE_KEEP_CASE));
+	if (attr_list_error(req)) {
+		str_fmt(err, errlen, "%s: cannot build the request: %s", t->spec, attr_list_error(req));
 		return -1;
 	}
-	if (table_proxy_call(c, why, sizeof(why)) < 0) {
+	if (ipc_client_call(c->conn, why, sizeof(why)) < 0) {
 		str_fmt(err, errlen, "%s: %s", t->spec, why);
 		return -1;
 	}
-	if (attr_need_str(&c->reply, PROXYMAP_STATUS, &status, why, sizeof(why)) < 0) {
+	if (attr_need_str(reply, PROXYMAP_STATUS, &status, why, sizeof(why)) < 0) {
 		table_proxy_disconnect(c);
 		str_fmt(err, errlen, "%s: bad reply from proxymap: %s", t->spec, why);
 		return -1;
@@ -149,7 +117,7 @@ static int table_proxy_lookup(struct table *t, const char *key, const char **val
 	if (strcmp(status, PROXYMAP_STATUS_NOTFOUND) == 0)
 		return 0;
 	if (strcmp(status, PROXYMAP_STATUS_OK) == 0) {
-		if (attr_need_str(&c->reply, PROXYMAP_VALUE, &v, why, sizeof(why)) < 0) {
+		if (attr_need_str(reply, PROXYMAP_VALUE, &v, why, sizeof(why)) < 0) {
 			table_proxy_disconnect(c);
 			str_fmt(err, errlen, "%s: bad reply from proxymap: %s", t->spec, why);
 			return -1;
@@ -164,7 +132,7 @@ static int table_proxy_lookup(struct table *t, const char *key, const char **val
 		return 1;
 	}
 	if (strcmp(status, PROXYMAP_STATUS_ERROR) == 0) {
-		if (!attr_get_str(&c->reply, PROXYMAP_TEXT, &text))
+		if (!attr_get_str(reply, PROXYMAP_TEXT, &text))
 			text = "no reason given";
 		str_fmt(err, errlen, "%s: proxymap: %.*s", t->spec, PROXYMAP_TEXT_MAX, text);
 		return -1;
@@ -183,9 +151,8 @@ static void table_proxy_close(struct table *t)
 	free(tp->remote);
 	free(tp);
 	if (--c->users == 0) {
-		table_proxy_disconnect(c);
-		attr_list_free(&c->req);
-		attr_list_free(&c->reply);
+		ipc_client_free(c->conn);
+		c->conn = NULL;
 	}
 }
 
@@ -233,11 +200,9 @@ struct table *table_proxy_open(const char *type, const char *name, int flags,
 		errno = EINVAL;
 		return NULL;
 	}
-	if (c->users++ == 0) {
-		attr_list_init(&c->req);
-		attr_list_set_limit(&c->req, PROXYMAP_FRAME_MAX);
-		attr_list_init(&c->reply);
-	}
+	if (c->users++ == 0)
+		c->conn = ipc_client_new("proxymap", c->socket ? c->socket : PROXYMAP_SOCKET,
+					 c->timeout * 1000, PROXYMAP_FRAME_MAX, PROXYMAP_FRAME_MAX);
 	tp = xcalloc(1, sizeof(*tp));
 	tp->remote = xstrdup(name);
 	tp->t.lookup = table_proxy_lookup;

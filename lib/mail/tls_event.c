@@ -188,18 +188,6 @@ int tls_event_write(const char *path, const struct tls_event *ev, char *err, siz
 	return 0;
 }
 
-/* tls_event_hexval - value of a hex digit, or -1 */
-static int tls_event_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* tls_event_decode - percent-decode s in place; -1 on a bad escape or a NUL byte */
 static int tls_event_decode(char *s)
 {
@@ -207,7 +195,7 @@ static int tls_event_decode(char *s)
 
 	for (char *r = s; *r != '\0'; r++) {
 		if (*r == '%') {
-			int hi = tls_event_hexval(r[1]), lo = hi < 0 ? -1 : tls_event_hexval(r[2]);
+			int hi = str_hexval(r[1]), lo = hi < 0 ? -1 : str_hexval(r[2]);
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;

@@ -12,9 +12,14 @@ Client: a raw SMTP connection (optionally bound to another loopback
 address) that sends bytes as given and reads replies: multi-line replies
 are joined, every read has a time limit, nothing sleeps a fixed time.
 
+Session helpers: auth_plain (AUTH PLAIN's argument), ehlo_keywords,
+tls_session (a client inside TLS with EHLO done), greeting (the first
+reply a source gets on a port).
+
 Queue helpers read what cleanup wrote: complete files in incoming/,
 terncat -e fields, and the stored message bytes (terncat -hb).
 """
+import base64
 import os
 import random
 import re
@@ -327,6 +332,36 @@ def send_message(port, rcpts=("user@" + LOCAL,), body=b"Subject: t\r\n\r\nhello\
     c.cmd("QUIT")
     c.close()
     return code, (lines[-1] if lines else "")
+
+
+def auth_plain(user, pw):
+    """auth_plain - the base64 initial response of AUTH PLAIN for user and pw"""
+    return base64.b64encode(("\0%s\0%s" % (user, pw)).encode()).decode()
+
+
+def ehlo_keywords(lines):
+    """ehlo_keywords - the extension lines of an EHLO reply (without "250-")"""
+    return [ln[4:] for ln in lines[1:]]
+
+
+def tls_session(port, source="127.0.0.1", implicit=False):
+    """tls_session - a Client inside TLS (STARTTLS, or implicit TLS) with EHLO done: (client, EHLO lines)"""
+    c = Client(port, source=source, tls=implicit)
+    if not implicit:
+        c.ehlo()
+        c.cmd("STARTTLS")
+        c.starttls_wrap()
+    return c, c.ehlo()[1]
+
+
+def greeting(port, source, implicit=False):
+    """greeting - (code, last line, closed) of the first reply to a client from source;
+    closed (whether the server hung up) only when the code is not 220"""
+    c = Client(port, source=source, tls=implicit)
+    code, lines = c.greeting
+    closed = c.closed(5) if code != 220 else None
+    c.close()
+    return code, (lines[-1] if lines else ""), closed
 
 
 def qid_of(line):

@@ -19,6 +19,20 @@ static void test_copy(void)
 	ok(str_fmt(small, sizeof(small), "%d", 123) == 0 && strcmp(small, "123") == 0, "str_fmt fits");
 }
 
+/* test_hexval - every hex digit in both cases, and the neighbours that are none */
+static void test_hexval(void)
+{
+	static const char digits[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+	bool all = true;
+
+	for (int i = 0; i < 16; i++)
+		all = all && str_hexval(digits[i]) == i && str_hexval(upper[i]) == i;
+	ok(all, "str_hexval: 0-9, a-f and A-F");
+	ok(str_hexval('g') == -1 && str_hexval('G') == -1 && str_hexval('/') == -1 && str_hexval(':') == -1
+	   && str_hexval('@') == -1 && str_hexval('`') == -1 && str_hexval('\0') == -1 && str_hexval(-1) == -1,
+	   "str_hexval: no other character is a digit");
+}
+
 static void test_numbers(void)
 {
 	static const struct {
@@ -104,6 +118,7 @@ static void test_buf(void)
 int main(void)
 {
 	test_copy();
+	test_hexval();
 	test_numbers();
 	test_misc();
 	test_buf();
