@@ -51,6 +51,7 @@ struct local_exp {
 	struct local *lc;
 	struct deliver_job *job;
 	const char *rcpt;		/* as qmgr gave it */
+	char once_key[64];		/* "QIDRn": makes Maildir deliveries idempotent (maildir.h) */
 	char *prefix;			/* Return-Path:, Delivered-To: */
 	size_t prefix_len;
 	char **seen;			/* destinations done ("u:name", "f:/path", "c:cmd") */

@@ -150,7 +150,8 @@ static void local_box_run(void *arg, struct deliver_out *out)
 	}
 	len = strlen(path);
 	if (len > 0 && path[len - 1] == '/')
-		r = maildir_deliver(path, e->job->ro, e->prefix, e->prefix_len, p->mailbox_size_limit, &res);
+		r = maildir_deliver(path, e->job->ro, e->prefix, e->prefix_len, p->mailbox_size_limit,
+				    e->once_key, &res);
 	else
 		r = mbox_deliver_flags(path, e->job->ro, e->job->sender, e->prefix, e->prefix_len,
 				       p->mailbox_size_limit, b->dot_held ? MBOX_DOTLOCK_HELD : 0, &res);
@@ -528,6 +529,7 @@ void local_recipient(struct local *lc, struct deliver_job *job, size_t i, struct
 	e.lc = lc;
 	e.job = job;
 	e.rcpt = job->rcpt[i];
+	str_fmt(e.once_key, sizeof(e.once_key), "%sR%lld", job->qid, (long long) job->index[i]);
 	str_lower(rcpt);
 	loop = deliver_delivered_to(job->ro, rcpt);
 	if (loop < 0) {

@@ -69,6 +69,7 @@ static struct virtual {
 struct virtual_exp {
 	struct deliver_job *job;
 	const char *rcpt;
+	char once_key[64];		/* "QIDRn": makes Maildir deliveries idempotent (maildir.h) */
 	char **seen;
 	size_t nseen;
 	char **fwd;
@@ -303,6 +304,7 @@ struct virtual_box {
 	struct deliver_job *job;
 	const char *path;
 	const char *rcpt;
+	const char *once_key;
 	long long limit;
 	pid_t agent;			/* the virtual process that records the result */
 };
@@ -324,7 +326,7 @@ static void virtual_box_run(void *arg, struct deliver_out *out)
 		return;
 	}
 	if (maildir)
-		r = maildir_deliver(b->path, b->job->ro, prefix, strlen(prefix), b->limit, &res);
+		r = maildir_deliver(b->path, b->job->ro, prefix, strlen(prefix), b->limit, b->once_key, &res);
 	else
 		r = mbox_deliver(b->path, b->job->ro, b->job->sender, prefix, strlen(prefix), b->limit, &res);
 	if (r == 0)
@@ -366,7 +368,7 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 			free(path);
 			return;
 		}
-		b = (struct virtual_box) {e->job, full, e->rcpt, v->p->virtual_mailbox_limit, getpid()};
+		b = (struct virtual_box) {e->job, full, e->rcpt, e->once_key, v->p->virtual_mailbox_limit, getpid()};
 		deliver_as(&cred, e->job->qf->fd, v->g->ipc_timeout, virtual_box_run, &b, &out);
 		free(full);
 	}
@@ -434,6 +436,7 @@ static void virtual_recipient(struct virtual *v, struct deliver_job *job, size_t
 	memset(&e, 0, sizeof(e));
 	e.job = job;
 	e.rcpt = rcpt;
+	str_fmt(e.once_key, sizeof(e.once_key), "%sR%lld", job->qid, (long long) job->index[i]);
 	if (loop != 0) {
 		deliver_set(out, loop < 0 ? DELIVER_DEFER : DELIVER_BOUNCE, loop < 0 ? "4.3.0" : "5.4.6",
 			    loop < 0 ? "cannot read the queue file" : "mail forwarding loop for %s", rcpt);

@@ -191,7 +191,7 @@ static int maildir_fsync_dir(const char *path)
 
 /* maildir_deliver - see maildir.h */
 int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, size_t prefix_len,
-		    long long limit, struct maildir_result *res)
+		    long long limit, const char *once_key, struct maildir_result *res)
 {
 	static unsigned long count;
 	char host[256];
@@ -226,17 +226,26 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 	for (int tries = 0; tries < MAILDIR_TRIES; tries++) {
 		struct timeval tv;
 		char name[400];
+		struct stat st;
+		int n;
 
 		gettimeofday(&tv, NULL);
-		if (str_fmt(name, sizeof(name), "%lld.M%ldP%ldQ%lu.%s,S=%llu", (long long) tv.tv_sec,
-			    (long) tv.tv_usec, (long) getpid(), ++count, host, size) != 0) {
+		if (once_key != NULL)
+			n = str_fmt(name, sizeof(name), "%lld.T%s.%s,S=%llu", qf->arrival_sec, once_key, host, size);
+		else
+			n = str_fmt(name, sizeof(name), "%lld.M%ldP%ldQ%lu.%s,S=%llu", (long long) tv.tv_sec,
+				    (long) tv.tv_usec, (long) getpid(), ++count, host, size);
+		if (n != 0) {
 			maildir_fail(res, "4.3.0", "host name too long for a Maildir file name");
 			goto out;
 		}
 		free(tmp);
 		free(new);
-		tmp = str_dupf("%s/tmp/%s", dir, name);
 		new = str_dupf("%s/new/%s", dir, name);
+		if (once_key != NULL && lstat(new, &st) == 0)
+			goto already;
+		tmp = once_key != NULL ? str_dupf("%s/tmp/%s.P%ldQ%lu", dir, name, (long) getpid(), ++count)
+				       : str_dupf("%s/tmp/%s", dir, name);
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST)
 			break;
@@ -261,6 +270,11 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 	}
 	fd = -1;
 	if (link(tmp, new) != 0) {
+		if (once_key != NULL && errno == EEXIST) {
+			/* another attempt of the same delivery got there first */
+			unlink(tmp);
+			goto already;
+		}
 		maildir_fail(res, "4.2.0", "link %s to new/: %s", tmp, strerror(errno));
 		goto fail;
 	}
@@ -272,6 +286,16 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 		unlink(new);
 		goto out;
 	}
+	ret = 0;
+	goto out;
+already:
+	/* the earlier attempt may have died before its fsync of new/ */
+	newdir = str_dupf("%s/new", dir);
+	if (maildir_fsync_dir(newdir) != 0) {
+		maildir_fail(res, "4.3.0", "fsync %s: %s", newdir, strerror(errno));
+		goto out;
+	}
+	maildir_fail(res, "2.0.0", "already delivered");
 	ret = 0;
 	goto out;
 fail:

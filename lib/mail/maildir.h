@@ -39,9 +39,18 @@ struct maildir_result {
  * maildir_deliver - deliver qf's content, after prefix[prefix_len], into
  * the Maildir dir (with or without a trailing '/'); limit 0: no quota.
  * 0, or -1 with res. The content stream of qf is rewound first.
+ *
+ * once_key (NULL: none) makes the delivery idempotent: the agents pass
+ * the queue id and the recipient's index ("QIDRn"), and NAME becomes
+ * "<arrival>.T<once_key>.<host>,S=<size>", the same on every attempt. A
+ * delivery made again because the agent died after the link but before
+ * it recorded the recipient's slot finds new/NAME (or loses the link
+ * race with EEXIST) and returns 0 with res->text "already delivered"
+ * instead of adding a second copy. Only new/ is looked at: a copy a
+ * mail reader already moved to cur/ in that window is not seen.
  */
 int maildir_deliver(const char *dir, struct qfile *qf, const char *prefix, size_t prefix_len,
-		    long long limit, struct maildir_result *res);
+		    long long limit, const char *once_key, struct maildir_result *res);
 
 /* maildir_size - bytes of the messages in dir/new and dir/cur; -1 on error */
 long long maildir_size(const char *dir);

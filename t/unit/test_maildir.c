@@ -100,7 +100,7 @@ int main(void)
 		return tap_done();
 
 	md = str_dupf("%s/a/b/Maildir/", tmpdir);
-	ok(maildir_deliver(md, qf, prefix, strlen(prefix), 0, &res) == 0, "maildir_deliver");
+	ok(maildir_deliver(md, qf, prefix, strlen(prefix), 0, NULL, &res) == 0, "maildir_deliver");
 	file = str_dupf("%s/a/b/Maildir/new", tmpdir);
 	free(md);
 	md = only_file(file);
@@ -116,7 +116,7 @@ int main(void)
 	free(md);
 	md = str_dupf("%s/a/b/Maildir", tmpdir);
 	ok(maildir_size(md) == (long long) strlen(want), "maildir_size reads S=");
-	ok(maildir_deliver(md, qf, prefix, strlen(prefix), (long long) strlen(want) + 10, &res) == -1,
+	ok(maildir_deliver(md, qf, prefix, strlen(prefix), (long long) strlen(want) + 10, NULL, &res) == -1,
 	   "quota: second copy refused");
 	ok(strcmp(res.dsn, "4.2.2") == 0 && strstr(res.text, "mailbox full") != NULL, "quota: 4.2.2 mailbox full");
 	file = str_dupf("%s/tmp", md);
@@ -124,6 +124,34 @@ int main(void)
 	ok(data == NULL, "quota: nothing left in tmp/");
 	free(data);
 	free(file);
+	free(md);
+
+	/* once_key: the same delivery made twice leaves one copy */
+	md = str_dupf("%s/once/Maildir/", tmpdir);
+	ok(maildir_deliver(md, qf, prefix, strlen(prefix), 0, "QID1R0", &res) == 0, "once: first delivery");
+	ok(maildir_deliver(md, qf, prefix, strlen(prefix), 0, "QID1R0", &res) == 0 &&
+	   strcmp(res.text, "already delivered") == 0, "once: the same key again is already delivered");
+	ok(maildir_deliver(md, qf, prefix, strlen(prefix), 0, "QID1R1", &res) == 0, "once: another recipient index");
+	free(md);
+	md = str_dupf("%s/once/Maildir/new", tmpdir);
+	{
+		DIR *d = opendir(md);
+		struct dirent *de;
+		int n = 0, named = 0;
+
+		while (d != NULL && (de = readdir(d)) != NULL) {
+			n += de->d_name[0] != '.';
+			named += strstr(de->d_name, ".TQID1R0.") != NULL;
+		}
+		if (d != NULL)
+			closedir(d);
+		ok(n == 2 && named == 1, "once: two files in new/, one of them named by the key (%d, %d)", n, named);
+	}
+	free(md);
+	md = str_dupf("%s/once/Maildir/tmp", tmpdir);
+	data = only_file(md);
+	ok(data == NULL, "once: nothing left in tmp/");
+	free(data);
 	free(md);
 
 	mb = str_dupf("%s/mbox", tmpdir);
