@@ -58,6 +58,8 @@ static void smtp_result(struct smtp_msg *m, struct smtp_session *s, size_t i, co
 		deliver_set(o, DELIVER_SENT, dsn, "%s%s", r->text,
 			    (notify & QFILE_NOTIFY_SUCCESS) && !(s->ext & SMTP_EXT_DSN) ?
 			    " (relayed: the server does not support DSN)" : "");
+		/* LMTP delivers: its success is ours to report; an SMTP hop with DSN reports it */
+		o->dsn_relayed = !s->lmtp && (s->ext & SMTP_EXT_DSN) && notify != 0;
 		m->final[i] = true;
 	} else if (r->code / 100 == 5) {
 		deliver_set(o, DELIVER_BOUNCE, dsn, "host %s said: %s (in reply to %s)", s->relay, r->text, stage);

@@ -9,7 +9,7 @@
  * content) and the reasons qmgr wrote in bounce/QID (failure) or
  * defer/QID (delay; also read for a failure without a bounce/QID line),
  * builds the notice with lib/mail/dsn.c and submits it through
- * private/cleanup (bounce_cleanup.c). It replies "ok" with cleanup's
+ * private/cleanup (mail/cleanup_submit.h). It replies "ok" with cleanup's
  * queue id only after cleanup's ok, and logs
  *	QID: sender non-delivery notification: NEWQID
  * ("delay notification", "delivery status notification"; "postmaster"
@@ -46,17 +46,19 @@
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
+#include "mail/cleanup_proto.h"
+#include "mail/cleanup_submit.h"
 #include "mail/config.h"
 #include "mail/deliver_proto.h"
 #include "mail/dsn.h"
 #include "mail/qfile.h"
 #include "mail/service.h"
-#include "bounce.h"
 
 #define BOUNCE_REASON_FILE_MAX	(16L * 1024 * 1024)	/* bytes of a reason file read */
 #define BOUNCE_LINE_MAX		8192			/* one reason line */
 #define BOUNCE_PATH_MAX		256
 #define BOUNCE_CHUNK		(64 * 1024)
+#define BOUNCE_TEXT_MAX		300			/* error text in a reply */
 
 /* bounce - this process's settings */
 static struct bounce {
@@ -321,7 +323,7 @@ static void bounce_notify(const struct attr_list *req, struct attr_list *r)
 	br.rs = xcalloc(br.n + 1, sizeof(*br.rs));
 	dr.line = xcalloc(dr.n + 1, sizeof(*dr.line));
 	dr.rs = xcalloc(dr.n + 1, sizeof(*dr.rs));
-	if (kind == DSN_FAILURE) {
+	if (kind == DSN_FAILURE || kind == DSN_SUCCESS) {
 		str_fmt(path2, sizeof(path2), "bounce/%s", qid);
 		bounce_reasons_read(path2, &br);
 	}
@@ -364,21 +366,25 @@ static void bounce_notify(const struct attr_list *req, struct attr_list *r)
 	rep.rcpts = rcpts;
 	rep.nrcpts = n;
 
-	struct bounce_notice bn = {
+	struct cleanup_message bn = {
+		.sender = "",
 		.rcpt = rep.notice_to,
+		.flags = rep.smtputf8 ? CLEANUP_FLAG_SMTPUTF8 : 0,
+		.service = "bounce",
 		.dsn_kind = rep.to_postmaster ? "double" : op,
-		.smtputf8 = rep.smtputf8,
 	};
+	bool eight_bit = false;
 
-	if (dsn_build(&rep, &notice, &bn.eight_bit) < 0) {
+	if (dsn_build(&rep, &notice, &eight_bit) < 0) {
 		str_copy(err, "the notice is too large", sizeof(err));
 		bounce_reply(r, "", err);
 		goto out;
 	}
-	bn.eight_bit = bn.eight_bit || qf->body == QFILE_BODY_8BITMIME;
+	if (eight_bit || qf->body == QFILE_BODY_8BITMIME)
+		bn.flags |= CLEANUP_FLAG_8BITMIME;
 	bn.data = notice.data;
 	bn.len = notice.len;
-	if (bounce_cleanup_submit(&bn, bounce.timeout_ms, newqid, err, sizeof(err)) < 0) {
+	if (cleanup_submit(&bn, bounce.timeout_ms, newqid, err, sizeof(err)) < 0) {
 		msg_warn("%s: cannot send the %s notice: %s", qid, op, err);
 		bounce_reply(r, "", err);
 		goto out;

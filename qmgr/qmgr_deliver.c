@@ -418,9 +418,12 @@ static void qmgr_req_on_frame(struct ipc_conn *conn, const struct attr_list *fra
 			break;
 		}
 		done[pos] = true;
-		if (strcmp(as->value, "sent") == 0 || strcmp(as->value, "bounced") == 0) {
-			qmgr_msg_rcpt_final(e->msg, e->idx[pos], as->value[0] == 's', ad->value,
+		if (strcmp(as->value, "sent") == 0 || strcmp(as->value, "bounced") == 0 ||
+		    strcmp(as->value, "relayed") == 0) {
+			qmgr_msg_rcpt_final(e->msg, e->idx[pos], as->value[0] != 'b', ad->value,
 					    ar->value, at->value);
+			if (as->value[0] == 'r')	/* the next hop sends any success notice */
+				e->msg->st[e->idx[pos]].flags |= QFILE_RS_NOTIFIED;
 			good = true;
 		} else {
 			qmgr_msg_rcpt_deferred(e->msg, e->idx[pos], ad->value, ar->value, at->value, false);

@@ -212,6 +212,8 @@ void qmgr_msg_rcpt_deferred(struct qmgr_msg *m, size_t i, const char *dsn, const
 	str_copy(m->last_dsn, dsn, sizeof(m->last_dsn));
 }
 
+static bool qmgr_msg_wants(const struct qmgr_msg *m, size_t i, unsigned bit, bool by_default);
+
 /* qmgr_msg_rcpt_final - the agent delivered or bounced recipient i (slot written by it) */
 void qmgr_msg_rcpt_final(struct qmgr_msg *m, size_t i, bool delivered, const char *dsn,
 			 const char *relay, const char *text)
@@ -221,7 +223,8 @@ void qmgr_msg_rcpt_final(struct qmgr_msg *m, size_t i, bool delivered, const cha
 	st->state = delivered ? QFILE_DELIVERED : QFILE_BOUNCED;
 	qmgr_msg_set_dsn(st, dsn, delivered ? 2 : 5);
 	st->time = time(NULL);
-	if (!delivered)
+	/* failures, and successes to be reported (where and how the notice says) */
+	if (!delivered || qmgr_msg_wants(m, i, QFILE_NOTIFY_SUCCESS, false))
 		qmgr_msg_reason(m, "bounce", i, dsn, relay, text);
 }
 

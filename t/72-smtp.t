@@ -170,6 +170,32 @@ try:
         like(m["data"], "\n.leading dot", "dot-stuffed line arrives as it was")
         ok("\r\n" in m["data"] and "\n" not in m["data"].replace("\r\n", ""), "CRLF line ends, no bare LF")
 
+    def notice_for(rcpt):
+        try:
+            for f in os.listdir(md):
+                with open(os.path.join(md, f), errors="replace") as fh:
+                    t = fh.read()
+                if "Final-Recipient: rfc822; " + rcpt in t:
+                    return t
+        except OSError:
+            pass
+        return ""
+
+    def removed(rcpt):
+        line = line_for(rcpt)
+        qid = line.split(":")[3].strip() if line.count(":") > 3 else "?"
+        return qid + ": removed" in inst.log()
+
+    # the DSN-capable server got NOTIFY=SUCCESS: the success notice is its job, not ours
+    ok(wait_for(lambda: removed("u8@h72.test"), timeout=30), "DSN message done and removed")
+    is_(notice_for("u8@h72.test"), "", "no success notice from tern when the next hop supports DSN")
+    # a server without DSN: tern tells the sender the message was relayed
+    ok(send(["u9@g72.test"], rcpt_options=["NOTIFY=SUCCESS"]), "NOTIFY=SUCCESS to a server without DSN")
+    ok(wait_for(lambda: notice_for("u9@g72.test") != "", timeout=30), "a success notice reached the sender")
+    like(notice_for("u9@g72.test"), "Action: relayed", "it says relayed (RFC 3464)")
+    got7 = s7.messages()
+    ok(got7 and "NOTIFY" not in got7[-1]["rcpts"][0][1], "NOTIFY was not sent to the server without DSN")
+
     # transport_maps smtp:[host]:port and connection reuse
     ok(send(["one@r72.test"]), "first message for r72.test accepted")
     ok(len(s9.wait(1)) == 1, "transport_maps [127.0.72.9]:2526 got it")

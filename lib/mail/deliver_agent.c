@@ -68,6 +68,7 @@ int deliver_set(struct deliver_out *out, enum deliver_state state, const char *d
 	va_list ap;
 
 	out->state = (char) state;
+	out->dsn_relayed = false;
 	str_copy(out->dsn, dsn, sizeof(out->dsn));
 	va_start(ap, fmt);
 	vsnprintf(out->text, sizeof(out->text), fmt, ap);
@@ -217,7 +218,7 @@ void deliver_job_log(const struct deliver_job *job, const char *to, const char *
 void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
 			const char *relay)
 {
-	const char *status = out->state == DELIVER_SENT ? "sent" :
+	const char *status = out->state == DELIVER_SENT ? (out->dsn_relayed ? "relayed" : "sent") :
 		out->state == DELIVER_BOUNCE ? "bounced" : "deferred";
 	long long now = deliver_now_us();
 
@@ -229,6 +230,8 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 		if (st.attempts < 65535)
 			st.attempts++;
 		st.time = now / 1000000;
+		if (out->state == DELIVER_SENT && out->dsn_relayed)
+			st.flags |= QFILE_RS_NOTIFIED;	/* the next hop sends any success notice */
 		deliver_dsn_parse(out->dsn, &st);
 		if (qfile_rcpt_update(job->qf, (size_t) job->index[i], &st, &qerr) != 0 ||
 		    qfile_sync(job->qf, &qerr) != 0)

@@ -44,6 +44,10 @@ struct deliver_out {
 	bool logged;			/* the agent logged this recipient's destinations
 					 * itself (deliver_job_log); deliver_job_result does
 					 * not log it again. deliver_serve starts it false. */
+	bool dsn_relayed;		/* SENT to a next hop that supports DSN and got the
+					 * recipient's NOTIFY: the success notice is its job
+					 * now; the slot is marked notified and qmgr hears
+					 * "relayed" (RFC 3461 section 4.1) */
 };
 
 /* deliver_set - fill out (printf-style text); returns 0 for SENT, -1 otherwise */

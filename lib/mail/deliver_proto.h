@@ -9,7 +9,8 @@
  * again); hold/ is never scheduled; timed/ waits for its release time; a
  * file that fails validation goes to corrupt/. Reasons are kept beside
  * the queue file, one text file per message: defer/QID (temporary
- * failures) and bounce/QID (permanent ones), one line per recipient
+ * failures) and bounce/QID (final ones: failures, and the successes
+ * whose sender asked for NOTIFY=SUCCESS), one line per recipient
  * result, written by qmgr from the agents' replies:
  *
  *	INDEX <TAB> DSN <TAB> unix-time <TAB> relay <TAB> reason text
@@ -59,7 +60,9 @@
 #define DELIVER_STATUS		"status"	/* S: "ok" (per-recipient results follow) or "error" */
 #define DELIVER_TEXT		"text"		/* S: with "error": why nothing was tried */
 #define DELIVER_R_INDEX		"r_index"	/* I, repeated */
-#define DELIVER_R_STATUS	"r_status"	/* S, repeated: "sent", "deferred", "bounced" */
+#define DELIVER_R_STATUS	"r_status"	/* S, repeated: "sent", "deferred", "bounced", or "relayed":
+						 * sent to a next hop that took over the DSN duty (it
+						 * supports DSN and got NOTIFY): no success notice here */
 #define DELIVER_R_DSN		"r_dsn"		/* S, repeated: "2.0.0", "4.2.2", "5.1.1" */
 #define DELIVER_R_RELAY		"r_relay"	/* S, repeated: "local", "mx.example.test[127.0.0.2]:25" */
 #define DELIVER_R_TEXT		"r_text"	/* S, repeated: reason or result text */

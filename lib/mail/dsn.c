@@ -321,10 +321,15 @@ static void dsn_rcpt_block(struct dsn_out *o, const struct dsn_report *r, const 
 	if (rc->orcpt_type != NULL && rc->orcpt != NULL &&
 	    dsn_orcpt_text(rc->orcpt_type, rc->orcpt, r->smtputf8, buf, sizeof(buf)) == 0)
 		dsn_field(o, "Original-Recipient", buf);
-	dsn_field(o, "Action", actions[r->kind]);
+	remote = dsn_remote_mta(rc->relay, mta, sizeof(mta));
+	/*
+	 * A success notice for a remote MTA: the smtp agent reports the ones
+	 * whose next hop took over the DSN duty without a notice, so what is
+	 * left went to a server without DSN: "relayed" (RFC 3464 2.3.3).
+	 */
+	dsn_field(o, "Action", r->kind == DSN_SUCCESS && remote ? "relayed" : actions[r->kind]);
 	dsn_status_fix(r->kind, rc->status, status, sizeof(status));
 	dsn_field(o, "Status", status);
-	remote = dsn_remote_mta(rc->relay, mta, sizeof(mta));
 	if (remote) {
 		str_fmt(buf, sizeof(buf), "dns; %s", mta);
 		dsn_field(o, "Remote-MTA", buf);
