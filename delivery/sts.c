@@ -51,6 +51,7 @@
 #include "base/str.h"
 #include "mail/dns.h"
 #include "mail/service.h"
+#include "mail/service_conns.h"
 #include "mail/state_db.h"
 #include "mail/sts_client.h"
 #include "mail/sts_policy.h"
@@ -70,23 +71,15 @@ struct sts_failure {
 	char text[256];
 };
 
-/* sts_conn - one client connection */
-struct sts_conn {
-	struct ipc_conn *conn;
-	struct sts_conn *prev, *next;
-};
-
 /* sts - the daemon's state */
 static struct sts {
-	struct service *svc;
 	const struct params_delivery *p;
 	struct dns *dns;
 	struct state_db *cache;
 	struct sts_fetch_opts fetch;
 	struct sts_failure failures[STS_FAILURES_MAX];
-	struct sts_conn *conns;
+	struct service_conns conns;
 	struct attr_list reply;
-	int read_ms, write_ms;
 } sts;
 
 /* sts_answer - what one request produces, before it becomes a frame */
@@ -401,43 +394,18 @@ static void sts_on_frame(struct ipc_conn *conn, const struct attr_list *frame, v
 		msg_debug("reply not sent, connection closed");
 }
 
-/* sts_on_close - a connection is over */
-static void sts_on_close(struct ipc_conn *conn, const char *reason, void *arg)
-{
-	struct sts_conn *sc = arg;
-
-	if (reason != NULL && !str_has_prefix(reason, "read timeout"))
-		msg_warn("connection closed: %s", reason);
-	if (sc->prev)
-		sc->prev->next = sc->next;
-	else
-		sts.conns = sc->next;
-	if (sc->next)
-		sc->next->prev = sc->prev;
-	ipc_conn_free(conn);
-	free(sc);
-	service_conn_done(sts.svc);
-}
-
 /* sts_on_connection - a new client */
 static void sts_on_connection(struct service *svc, int fd)
 {
-	struct sts_conn *sc = xcalloc(1, sizeof(*sc));
-
-	sc->conn = ipc_conn_new(service_base(svc), fd, STS_FRAME_MAX, sts_on_frame, sts_on_close, sc);
-	ipc_conn_set_timeout(sc->conn, sts.read_ms, sts.write_ms);
-	sc->next = sts.conns;
-	if (sc->next)
-		sc->next->prev = sc;
-	sts.conns = sc;
+	(void) svc;
+	(void) service_conns_add(&sts.conns, fd);
 }
 
 /* sts_on_stop - graceful stop: close every connection after its reply */
 static void sts_on_stop(struct service *svc)
 {
 	(void) svc;
-	for (struct sts_conn *sc = sts.conns; sc; sc = sc->next)
-		ipc_conn_finish(sc->conn);
+	service_conns_finish(&sts.conns);
 }
 
 /* sts_pre_jail - resolver, libcurl, limits (as root, before the drop) */
@@ -447,7 +415,6 @@ static void sts_pre_jail(struct service *svc)
 	long long idle = cfg->global.max_idle;
 	char err[512];
 
-	sts.svc = svc;
 	sts.p = cfg->own;
 	if ((sts.dns = dns_new(cfg, err, sizeof(err))) == NULL)
 		msg_fatal("%s", err);
@@ -459,8 +426,8 @@ static void sts_pre_jail(struct service *svc)
 	sts.fetch.port = 443;
 	if (idle > cfg->global.ipc_timeout)
 		idle = cfg->global.ipc_timeout;
-	sts.read_ms = (int) idle * 1000;
-	sts.write_ms = (int) cfg->global.ipc_timeout * 1000;
+	service_conns_init(&sts.conns, svc, STS_FRAME_MAX, (int) idle * 1000,
+			   (int) cfg->global.ipc_timeout * 1000, sts_on_frame);
 	attr_list_init(&sts.reply);
 	attr_list_set_limit(&sts.reply, STS_REPLY_MAX);
 }

@@ -50,6 +50,7 @@
 #include "mail/config.h"
 #include "mail/proxymap_proto.h"
 #include "mail/service.h"
+#include "mail/service_conns.h"
 #include "mail/table.h"
 
 #define PROXYMAP_CHECK_INTERVAL	1	/* seconds between checks of a table file */
@@ -65,21 +66,12 @@ struct proxymap_table {
 	time_t checked;
 };
 
-/* proxymap_conn - one client connection */
-struct proxymap_conn {
-	struct ipc_conn *conn;
-	long uid, pid;			/* of the peer, for the log */
-	struct proxymap_conn *prev, *next;
-};
-
 /* proxymap - the state of this process */
 static struct proxymap {
-	struct service *svc;
 	char **allowed;			/* proxy_read_maps without "proxy:" */
 	struct proxymap_table *tables;
 	size_t ntables;
-	struct proxymap_conn *conns;	/* open connections */
-	int read_ms, write_ms;
+	struct service_conns conns;	/* open connections; who: "uid U pid P: " of the peer */
 	struct attr_list reply;
 } proxymap;
 
@@ -181,7 +173,7 @@ static void proxymap_reply_error(struct attr_list *r, const char *text)
 }
 
 /* proxymap_lookup - answer one request into r */
-static void proxymap_lookup(struct proxymap_conn *pc, const struct attr_list *req,
+static void proxymap_lookup(const struct service_conn *pc, const struct attr_list *req,
 			    struct attr_list *r)
 {
 	char err[TABLE_ERR_SIZE], why[TABLE_ERR_SIZE + 128];
@@ -195,13 +187,13 @@ static void proxymap_lookup(struct proxymap_conn *pc, const struct attr_list *re
 	    attr_need_str(req, PROXYMAP_KEY, &key, err, sizeof(err)) < 0 ||
 	    attr_need_int(req, PROXYMAP_FLAGS, &flags, err, sizeof(err)) < 0) {
 		str_fmt(why, sizeof(why), "bad request: %s", err);
-		msg_warn("uid %ld pid %ld: %s", pc->uid, pc->pid, why);
+		msg_warn("%s%s", pc->who, why);
 		proxymap_reply_error(r, why);
 		return;
 	}
 	if (strcmp(op, PROXYMAP_OP_LOOKUP) != 0) {
 		str_fmt(why, sizeof(why), "bad request: unknown op '%.64s'", op);
-		msg_warn("uid %ld pid %ld: %s", pc->uid, pc->pid, why);
+		msg_warn("%s%s", pc->who, why);
 		proxymap_reply_error(r, why);
 		return;
 	}
@@ -209,13 +201,13 @@ static void proxymap_lookup(struct proxymap_conn *pc, const struct attr_list *re
 	    strlen(spec) > PROXYMAP_TABLE_MAX) {
 		str_fmt(why, sizeof(why), "bad request for '%.200s': unknown flags or an over-long "
 			"table name or key", spec);
-		msg_warn("uid %ld pid %ld: %s", pc->uid, pc->pid, why);
+		msg_warn("%s%s", pc->who, why);
 		proxymap_reply_error(r, why);
 		return;
 	}
 	if (!proxymap_allowed(spec)) {
 		str_fmt(why, sizeof(why), "table '%.200s' is not listed in proxy_read_maps: refused", spec);
-		msg_warn("uid %ld pid %ld: %s", pc->uid, pc->pid, why);
+		msg_warn("%s%s", pc->who, why);
 		proxymap_reply_error(r, why);
 		return;
 	}
@@ -240,65 +232,38 @@ static void proxymap_lookup(struct proxymap_conn *pc, const struct attr_list *re
 /* proxymap_on_frame - one request: answer it */
 static void proxymap_on_frame(struct ipc_conn *conn, const struct attr_list *frame, void *arg)
 {
-	struct proxymap_conn *pc = arg;
+	const struct service_conn *pc = arg;
 	struct attr_list *r = &proxymap.reply;
 
 	proxymap_lookup(pc, frame, r);
 	if (attr_list_error(r)) {
-		msg_warn("uid %ld pid %ld: cannot build the reply: %s", pc->uid, pc->pid,
-			 attr_list_error(r));
+		msg_warn("%scannot build the reply: %s", pc->who, attr_list_error(r));
 		proxymap_reply_error(r, "the reply does not fit in a frame");
 	}
 	if (ipc_conn_send(conn, r) < 0)
-		msg_debug("uid %ld pid %ld: reply not sent, connection closed", pc->uid, pc->pid);
+		msg_debug("%sreply not sent, connection closed", pc->who);
 }
 
-/* proxymap_on_close - a connection is over */
-static void proxymap_on_close(struct ipc_conn *conn, const char *reason, void *arg)
-{
-	struct proxymap_conn *pc = arg;
-
-	if (reason != NULL && str_has_prefix(reason, "read timeout"))
-		msg_debug("uid %ld pid %ld: idle connection closed", pc->uid, pc->pid);
-	else if (reason != NULL)
-		msg_warn("uid %ld pid %ld: connection closed: %s", pc->uid, pc->pid, reason);
-	if (pc->prev)
-		pc->prev->next = pc->next;
-	else
-		proxymap.conns = pc->next;
-	if (pc->next)
-		pc->next->prev = pc->prev;
-	ipc_conn_free(conn);
-	free(pc);
-	service_conn_done(proxymap.svc);
-}
-
-/* proxymap_on_connection - a new client */
+/* proxymap_on_connection - a new client, named by its uid and pid in the log */
 static void proxymap_on_connection(struct service *svc, int fd)
 {
-	struct proxymap_conn *pc = xcalloc(1, sizeof(*pc));
+	struct service_conn *c;
 	uid_t uid = (uid_t) -1;
 	pid_t pid = 0;
 
+	(void) svc;
 	if (ipc_peer_uid(fd, &uid, NULL, &pid) < 0)
 		msg_warn("cannot learn the peer of a connection: %s", strerror(errno));
-	pc->uid = uid == (uid_t) -1 ? -1 : (long) uid;
-	pc->pid = (long) pid;
-	pc->conn = ipc_conn_new(service_base(svc), fd, PROXYMAP_FRAME_MAX, proxymap_on_frame,
-				proxymap_on_close, pc);
-	ipc_conn_set_timeout(pc->conn, proxymap.read_ms, proxymap.write_ms);
-	pc->next = proxymap.conns;
-	if (pc->next)
-		pc->next->prev = pc;
-	proxymap.conns = pc;
+	c = service_conns_add(&proxymap.conns, fd);
+	str_fmt(c->who, sizeof(c->who), "uid %ld pid %ld: ", uid == (uid_t) -1 ? -1L : (long) uid,
+		(long) pid);
 }
 
 /* proxymap_on_stop - graceful stop: close every connection after its reply */
 static void proxymap_on_stop(struct service *svc)
 {
 	(void) svc;
-	for (struct proxymap_conn *pc = proxymap.conns; pc; pc = pc->next)
-		ipc_conn_finish(pc->conn);
+	service_conns_finish(&proxymap.conns);
 }
 
 /* proxymap_pre_jail - the list of tables that may be opened, and the time limits */
@@ -309,7 +274,6 @@ static void proxymap_pre_jail(struct service *svc)
 	long long idle = cfg->global.max_idle;
 	size_t n = 0;
 
-	proxymap.svc = svc;
 	while (q->proxy_read_maps[n])
 		n++;
 	proxymap.allowed = xcalloc(n + 1, sizeof(char *));
@@ -322,8 +286,8 @@ static void proxymap_pre_jail(struct service *svc)
 	}
 	if (idle > cfg->global.ipc_timeout)
 		idle = cfg->global.ipc_timeout;
-	proxymap.read_ms = (int) idle * 1000;
-	proxymap.write_ms = (int) cfg->global.ipc_timeout * 1000;
+	service_conns_init(&proxymap.conns, svc, PROXYMAP_FRAME_MAX, (int) idle * 1000,
+			   (int) cfg->global.ipc_timeout * 1000, proxymap_on_frame);
 	attr_list_init(&proxymap.reply);
 	attr_list_set_limit(&proxymap.reply, PROXYMAP_FRAME_MAX);
 	msg_debug("%zu tables in proxy_read_maps", n);

@@ -58,6 +58,7 @@
 #include "base/str.h"
 #include "mail/screen_proto.h"
 #include "mail/service.h"
+#include "mail/service_conns.h"
 #include "mail/state_db.h"
 #include "screen.h"
 
@@ -68,15 +69,8 @@
 #define SCREEN_FIELD_MAX	320			/* one request string as stored or logged */
 #define SCREEN_IDS_MAX		(16 * 1024)		/* held queue ids in a frozen record */
 
-/* screen_conn - one client connection */
-struct screen_conn {
-	struct ipc_conn *conn;
-	struct screen_conn *prev, *next;
-};
-
 /* screen - the daemon's state */
 static struct screen {
-	struct service *svc;
 	const struct params_smtpd *p;
 	const struct params_global *g;
 	struct state_db *db;
@@ -86,9 +80,8 @@ static struct screen {
 	char *notify_rcpt;
 	int authlog_fd;
 	struct event *sweep;
-	struct screen_conn *conns;
+	struct service_conns conns;
 	struct attr_list reply;
-	int read_ms, write_ms;
 } screen = {.authlog_fd = -1};
 
 /* screen_req - the strings of one request, sanitised (no control characters) */
@@ -833,36 +826,11 @@ static void screen_on_frame(struct ipc_conn *conn, const struct attr_list *frame
 		msg_debug("reply not sent, connection closed");
 }
 
-/* screen_on_close - a connection is over */
-static void screen_on_close(struct ipc_conn *conn, const char *reason, void *arg)
-{
-	struct screen_conn *sc = arg;
-
-	if (reason != NULL && !str_has_prefix(reason, "read timeout"))
-		msg_warn("connection closed: %s", reason);
-	if (sc->prev)
-		sc->prev->next = sc->next;
-	else
-		screen.conns = sc->next;
-	if (sc->next)
-		sc->next->prev = sc->prev;
-	ipc_conn_free(conn);
-	free(sc);
-	service_conn_done(screen.svc);
-}
-
 /* screen_on_connection - a new client */
 static void screen_on_connection(struct service *svc, int fd)
 {
-	struct screen_conn *sc = xcalloc(1, sizeof(*sc));
-
-	sc->conn = ipc_conn_new(service_base(svc), fd, SCREEN_FRAME_MAX, screen_on_frame,
-				screen_on_close, sc);
-	ipc_conn_set_timeout(sc->conn, screen.read_ms, screen.write_ms);
-	sc->next = screen.conns;
-	if (sc->next)
-		sc->next->prev = sc;
-	screen.conns = sc;
+	(void) svc;
+	(void) service_conns_add(&screen.conns, fd);
 }
 
 /* screen_sweep_counter - state_db_walk callback: a counter whose newest event left its window */
@@ -934,8 +902,7 @@ static void screen_on_stop(struct service *svc)
 	(void) svc;
 	if (screen.sweep != NULL)
 		event_del(screen.sweep);
-	for (struct screen_conn *sc = screen.conns; sc; sc = sc->next)
-		ipc_conn_finish(sc->conn);
+	service_conns_finish(&screen.conns);
 }
 
 /* screen_pre_jail - parameters and limits (as root, before the drop) */
@@ -944,7 +911,6 @@ static void screen_pre_jail(struct service *svc)
 	const struct config *cfg = service_config(svc);
 	const char *rcpt;
 
-	screen.svc = svc;
 	screen.p = cfg->own;
 	screen.g = &cfg->global;
 	rcpt = screen.p->screen_notify_recipient;
@@ -955,8 +921,8 @@ static void screen_pre_jail(struct service *svc)
 	screen.mail.myhostname = screen.g->myhostname;
 	screen.mail.recipient = screen.notify_rcpt;
 	screen.mail.timeout_ms = 30000;
-	screen.read_ms = (int) screen.g->ipc_timeout * 1000;
-	screen.write_ms = (int) screen.g->ipc_timeout * 1000;
+	service_conns_init(&screen.conns, svc, SCREEN_FRAME_MAX, (int) screen.g->ipc_timeout * 1000,
+			   (int) screen.g->ipc_timeout * 1000, screen_on_frame);
 	attr_list_init(&screen.reply);
 	attr_list_set_limit(&screen.reply, SCREEN_REPLY_MAX);
 }

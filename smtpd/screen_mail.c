@@ -41,6 +41,7 @@
 #include "base/msg.h"
 #include "base/str.h"
 #include "mail/cleanup_proto.h"
+#include "mail/cleanup_submit.h"
 #include "mail/deliver_proto.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
@@ -49,24 +50,6 @@
 #include "screen.h"
 
 #define SCREEN_HOLD_MAX		10000		/* messages held for one account at once */
-
-/* screen_mail_result - check cleanup's RESULT; 0 with the queue id in qid */
-static int screen_mail_result(const struct attr_list *res, char *qid, size_t qidlen)
-{
-	const char *status = "", *id = "", *text = "";
-
-	if (!attr_get_str(res, CLEANUP_STATUS, &status) || strcmp(status, CLEANUP_STATUS_OK) != 0) {
-		attr_get_str(res, CLEANUP_REPLY_TEXT, &text);
-		msg_warn("notice to the postmaster: cleanup refused it: %.200s", text);
-		return -1;
-	}
-	if (!attr_get_str(res, CLEANUP_QUEUE_ID, &id) || !qid_valid(id)) {
-		msg_warn("notice to the postmaster: cleanup said ok without a queue id");
-		return -1;
-	}
-	str_copy(qid, id, qidlen);
-	return 0;
-}
 
 /* screen_mail_content - the notice as a message with CRLF line ends */
 static void screen_mail_content(const struct screen_mail_opts *o, const char *subject,
@@ -95,47 +78,21 @@ static void screen_mail_content(const struct screen_mail_opts *o, const char *su
 /* screen_mail_notify - one notice to the postmaster through cleanup */
 int screen_mail_notify(const struct screen_mail_opts *o, const char *subject, const char *body)
 {
-	struct attr_list req, res;
-	struct ipc_stream st;
 	struct buf content;
-	char why[ATTR_ERR_MAX], qid[QID_SIZE];
-	int fd, rc = -1;
+	struct cleanup_message m = {.sender = "", .rcpt = o->recipient, .flags = CLEANUP_FLAG_8BITMIME,
+				    .service = "screen"};
+	char err[ATTR_ERR_MAX + 256], qid[QID_SIZE];
+	int rc;
 
-	if ((fd = ipc_connect_unix(CLEANUP_SOCKET_PRIVATE, o->timeout_ms)) < 0) {
-		msg_warn("notice to the postmaster (%s): connect to %s: %s", subject,
-			 CLEANUP_SOCKET_PRIVATE, strerror(errno));
-		return -1;
-	}
 	buf_init(&content, 0);
 	screen_mail_content(o, subject, body, &content);
-	attr_list_init(&req);
-	attr_list_init(&res);
-	attr_add_str(&req, CLEANUP_OP, CLEANUP_OP_BEGIN);
-	attr_add_str(&req, CLEANUP_SENDER, "");
-	attr_add_str(&req, CLEANUP_RCPT, o->recipient);
-	attr_add_int(&req, CLEANUP_FLAGS, CLEANUP_FLAG_8BITMIME);
-	attr_add_int(&req, CLEANUP_SIZE, (int64_t) content.len);
-	attr_add_str(&req, CLEANUP_PROTOCOL, "local");
-	attr_add_str(&req, CLEANUP_CLIENT_ADDR, "");
-	attr_add_str(&req, CLEANUP_SERVICE, "screen");
-	ipc_stream_init(&st);
-	if (attr_list_error(&req) != NULL) {
-		msg_warn("notice to the postmaster: %s", attr_list_error(&req));
-	} else if (ipc_send(fd, &req, o->timeout_ms) < 0
-		   || ipc_stream_send_chunk(fd, &st, content.data, content.len, o->timeout_ms) < 0
-		   || ipc_stream_send_end(fd, &st, o->timeout_ms) < 0) {
-		msg_warn("notice to the postmaster: send to %s: %s", CLEANUP_SOCKET_PRIVATE, strerror(errno));
-	} else if (ipc_recv(fd, &res, 0, o->timeout_ms, why, sizeof(why)) != 1) {
-		msg_warn("notice to the postmaster: no result from %s: %s", CLEANUP_SOCKET_PRIVATE,
-			 errno ? why : "connection closed");
-	} else if (screen_mail_result(&res, qid, sizeof(qid)) == 0) {
+	m.data = content.data;
+	m.len = content.len;
+	if ((rc = cleanup_submit(&m, o->timeout_ms, qid, err, sizeof(err))) < 0)
+		msg_warn("notice to the postmaster (%s): %s", subject, err);
+	else
 		msg_info("%s: notice to <%s>: %s", qid, o->recipient, subject);
-		rc = 0;
-	}
-	attr_list_free(&req);
-	attr_list_free(&res);
 	buf_free(&content);
-	close(fd);
 	return rc;
 }
 

@@ -21,7 +21,6 @@ terncat -e fields, and the stored message bytes (terncat -hb).
 """
 import base64
 import os
-import random
 import re
 import signal
 import socket
@@ -30,29 +29,10 @@ import subprocess
 import sys
 import time
 
-from tern_test import IS_ROOT, Instance, diag, prog, wait_for
+from tern_test import IS_ROOT, Instance, diag, free_ports, prog, wait_for
 
 USERS = ["user", "alice", "bob", "john.doe", "j\u00f6rg", "\u7528\u6237"]
 LOCAL = "local.test"
-
-
-def free_ports(n, lo=30000, hi=45000):
-    """n distinct free TCP ports on 127.0.0.1, picked at random."""
-    ports = []
-    while len(ports) < n:
-        p = random.randint(lo, hi)
-        if p in ports:
-            continue
-        s = socket.socket()
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", p))
-            ports.append(p)
-        except OSError:
-            pass
-        finally:
-            s.close()
-    return ports
 
 
 class SmtpdInstance(Instance):
@@ -61,7 +41,7 @@ class SmtpdInstance(Instance):
     def __init__(self, smtpd=None, tern=None, services=()):
         """smtpd, tern: parameters for smtpd.conf and tern.conf; services:
         extra smtpd services as (args, maxproc), on ports self.extra[i]."""
-        ports = free_ports(3 + len(services))
+        ports = free_ports(3 + len(services), 30000, 45000)
         super().__init__(["--ports", ",".join(str(p) for p in ports[:3])],
                          keep=bool(os.environ.get("TERN_KEEP")))
         self.smtp, self.submission, self.submissions = ports[:3]
