@@ -1,8 +1,10 @@
 /*
  * local_resolve - one recipient of local: loop check, aliases (recursive,
- * :include:), ~/.forward, then the mailbox; every destination runs in a
- * child as its owner (deliver_as), external addresses are forwarded as
- * one new message through cleanup.
+ * :include:), ~/.forward, then the mailbox; a command destination runs
+ * in a child that becomes its owner (deliver_as), a mailbox or file is
+ * written by the agent itself with the owner's effective ids
+ * (deliver_as_euid, no fork), external addresses are forwarded as one new
+ * message through cleanup.
  *
  * Who may name what: "|command", "/file" and ":include:" come only from
  * alias tables (run as default_privs, or as the owner of a non-root
@@ -112,17 +114,12 @@ struct local_box {
 	pid_t agent;			/* the local process that records the result */
 };
 
-/* local_box_run - in the child, as the owner */
+/* local_box_run - a command, in the child, as the owner */
 static void local_box_run(void *arg, struct deliver_out *out)
 {
 	struct local_box *b = arg;
 	struct local_exp *e = b->e;
 	const struct params_delivery *p = e->lc->p;
-	struct maildir_result res;
-	const char *path = b->path;
-	char *own = NULL;
-	size_t len;
-	int r;
 
 	/*
 	 * Die with the agent: a delivery it can no longer record in the queue
@@ -133,14 +130,22 @@ static void local_box_run(void *arg, struct deliver_out *out)
 		deliver_set(out, DELIVER_DEFER, "4.3.0", "the local process is gone");
 		return;
 	}
-	if (b->command != NULL) {
-		local_command(b->command, b->priv, e, b->to, p->command_time_limit, out);
-		return;
-	}
-	if (path == NULL && p->mailbox_command[0]) {
-		local_command(p->mailbox_command, b->priv, e, b->to, p->command_time_limit, out);
-		return;
-	}
+	local_command(b->command != NULL ? b->command : p->mailbox_command, b->priv, e, b->to,
+		      p->command_time_limit, out);
+}
+
+/* local_box_write - a mailbox or file, in the agent with the owner's effective ids */
+static void local_box_write(void *arg, struct deliver_out *out)
+{
+	struct local_box *b = arg;
+	struct local_exp *e = b->e;
+	const struct params_delivery *p = e->lc->p;
+	struct maildir_result res;
+	const char *path = b->path;
+	char *own = NULL;
+	size_t len;
+	int r;
+
 	if (path == NULL) {
 		if (p->home_mailbox[0])
 			own = str_dupf("%s/%s", b->priv->home, p->home_mailbox);
@@ -222,7 +227,11 @@ static void local_run(struct local_exp *e, const struct local_priv *priv, const 
 		locked = local_spool_prepare(e->lc, priv, &out, &failed);
 	if (!failed) {
 		b.dot_held = locked != NULL;
-		deliver_as(&cred, e->job->qf->fd, timeout, local_box_run, &b, &out);
+		/* commands run in a child that becomes the owner; mailbox writes need no fork */
+		if (command != NULL || (path == NULL && e->lc->p->mailbox_command[0]))
+			deliver_as(&cred, e->job->qf->fd, timeout, local_box_run, &b, &out);
+		else
+			deliver_as_euid(&cred, local_box_write, &b, &out);
 	}
 	if (locked != NULL) {
 		mbox_dotlock_drop(locked);

@@ -13,8 +13,9 @@
  *
  * Privileges: the process starts as root (master.conf unpriv "n"), only
  * to open the queue file (mode 0700, mail_owner) and the tables; every
- * mailbox write happens in a child that has become the mailbox's owner,
- * verified (deliver_as). The owner: virtual_uid_maps / virtual_gid_maps
+ * mailbox write happens in this process with the mailbox owner's
+ * effective ids and groups, verified, and root again afterwards
+ * (deliver_as_euid: no fork; a switch back that fails exits the agent). The owner: virtual_uid_maps / virtual_gid_maps
  * (Postfix's semantics: the mailbox address, then without +ext, then
  * "@domain"; a number or a user or group name, so "static:5000" gives
  * every mailbox one owner); an address the uid maps do not know uses
@@ -28,11 +29,9 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "base/ipc.h"
@@ -299,17 +298,16 @@ static int virtual_cred(struct virtual *v, const char *addr, struct deliver_cred
 	return 0;
 }
 
-/* virtual_box - what the child needs */
+/* virtual_box - what one mailbox write needs */
 struct virtual_box {
 	struct deliver_job *job;
 	const char *path;
 	const char *rcpt;
 	const char *once_key;
 	long long limit;
-	pid_t agent;			/* the virtual process that records the result */
 };
 
-/* virtual_box_run - in the child, as virtual_uid */
+/* virtual_box_run - in the agent, with virtual_uid_maps' effective ids */
 static void virtual_box_run(void *arg, struct deliver_out *out)
 {
 	struct virtual_box *b = arg;
@@ -319,12 +317,6 @@ static void virtual_box_run(void *arg, struct deliver_out *out)
 	bool maildir = len > 0 && b->path[len - 1] == '/';
 	int r;
 
-	/* die with the agent: a delivery it cannot record would be made again (see local) */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != b->agent) {
-		deliver_set(out, DELIVER_DEFER, "4.3.0", "the virtual process is gone");
-		free(prefix);
-		return;
-	}
 	if (maildir)
 		r = maildir_deliver(b->path, b->job->ro, prefix, strlen(prefix), b->limit, b->once_key, &res);
 	else
@@ -368,8 +360,8 @@ static void virtual_mailbox(struct virtual *v, struct virtual_exp *e, const char
 			free(path);
 			return;
 		}
-		b = (struct virtual_box) {e->job, full, e->rcpt, e->once_key, v->p->virtual_mailbox_limit, getpid()};
-		deliver_as(&cred, e->job->qf->fd, v->g->ipc_timeout, virtual_box_run, &b, &out);
+		b = (struct virtual_box) {e->job, full, e->rcpt, e->once_key, v->p->virtual_mailbox_limit};
+		deliver_as_euid(&cred, virtual_box_run, &b, &out);
 		free(full);
 	}
 	free(path);

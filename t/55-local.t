@@ -3,7 +3,9 @@
 Maildir byte for byte with Return-Path:/Delivered-To:, mbox with From_
 quoting, aliases with several targets and :include:, unknown user,
 unwritable Maildir, forwarding loop, forward through cleanup; as root
-also real users (delivery runs as the user), .forward to another user
+also real users (mailbox writes with the user's effective ids in the
+agent itself, commands in a child that became the user; two users'
+files from one agent process, which is root again after), .forward to another user
 and to an external address with local_forward_external = no (held)."""
 import os
 import pwd
@@ -190,6 +192,20 @@ try:
             ok(re.search(r": %s: to=<%s@[^>]+>, orig_to=<group55@localhost>, relay=local, .*status=sent "
                          r"\(delivered to maildir\)" % (qid, u), inst.log()),
                "log: %s's own line with orig_to=<group55@localhost>" % u)
+        # both mailboxes written in one agent process (no child per delivery):
+        # each file owned by its user, and the agent is root again afterwards
+        pids = set(re.findall(r"local\[(\d+)\]: %s: to=<t55(?:alice|bob)@" % qid, inst.log()))
+        is_(len(pids), 1, "alice's and bob's deliveries logged by one local process") or diag(pids)
+        for pw in (alice, bob):
+            newest = max(maildir_files(os.path.join(pw.pw_dir, "Maildir")), key=os.path.getmtime)
+            st = os.stat(newest)
+            is_((st.st_uid, st.st_gid, st.st_mode & 0o777), (pw.pw_uid, pw.pw_gid, 0o600),
+                "one agent: %s's new file owned by %s, mode 0600" % (pw.pw_name, pw.pw_name))
+        if len(pids) == 1:
+            with open("/proc/%s/status" % pids.pop()) as f:
+                ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "Gid")))
+            is_((ids["Uid"].split(), ids["Gid"].split()), (["0"] * 4, ["0"] * 4),
+                "the local process is root again (real, effective, saved, fs uid and gid)")
         held_before = set(os.listdir(inst.path("queue", "hold")))
         qid = qwrite(inst, "s@example.test", ["t55dave@localhost"], body)
         rep = deliver(inst, "local", qid, "s@example.test", ["t55dave@localhost"])

@@ -3,8 +3,9 @@
 through the real virtual daemon (DELIVER requests on private/virtual).
 
 Tables keyed by the mailbox address, then "@domain"; values a uid or a
-user name (gid or group name); each mailbox is written by a child that
-became its owner. An address without a uid entry and no virtual_uid is
+user name (gid or group name); each mailbox is written by the agent
+itself with its owner's effective ids, and the agent is root again
+afterwards. An address without a uid entry and no virtual_uid is
 deferred with the reason; uid 0 is refused; "static:UID" gives every
 mailbox one owner through the table layer.
 
@@ -14,6 +15,7 @@ to the user's own uid delivers, a map to another uid is deferred.
 """
 import os
 import pwd
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -123,6 +125,17 @@ try:
     like(r[4], "refusing to deliver as root", "reason: root refused")
     ok(not os.path.exists(os.path.join(BASE, "owners.test/u4/Maildir")), "nothing was written for uid 0")
     like(inst.log(), "relay=virtual, delay=", "Postfix-shape delivery lines")
+    if IS_ROOT:
+        # the mailboxes were written in the agent with u1's and u2's effective
+        # ids (no child): the agents that wrote them are root again
+        pids = set(re.findall(r"virtual\[(\d+)\]: \w+: to=<u[12]@owners\.test>", inst.log()))
+        alive = [p for p in pids if os.path.exists("/proc/%s/status" % p)]
+        ok(alive, "the virtual processes that wrote u1's and u2's mailboxes are running") or diag(pids)
+        for p in alive:
+            with open("/proc/%s/status" % p) as fh:
+                ids = dict(line.split(":", 1) for line in fh if line.startswith(("Uid", "Gid")))
+            is_((ids["Uid"].split(), ids["Gid"].split()), (["0"] * 4, ["0"] * 4),
+                "virtual[%s] is root again (real, effective, saved, fs uid and gid)" % p)
 
     # static: one owner for every mailbox, through the table layer
     inst.stop()

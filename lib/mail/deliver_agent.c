@@ -21,6 +21,11 @@
  * already is answered from its slot and not delivered again; and a
  * request whose qmgr is gone meanwhile (killed while the request waited
  * in the socket) is not worked on at all.
+ *
+ * Mailbox writes do not fork: deliver_as_euid switches the effective
+ * ids in this process (Postfix's set_eugid) and back; the real and saved
+ * uid stay 0, so the mailbox owner can neither signal nor trace the
+ * agent meanwhile. A switch back that fails exits the agent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +56,7 @@
 #define DELIVER_HEADER_MAX	(1024 * 1024)	/* header bytes searched for Delivered-To */
 #define DELIVER_LOCK_TRIES	100		/* shared-lock attempts, DELIVER_LOCK_WAIT_US apart */
 #define DELIVER_LOCK_WAIT_US	20000
+#define DELIVER_GROUPS_MAX	256		/* supplementary groups of the agent kept by deliver_as_euid */
 
 /* deliver_now_us - microseconds since the epoch */
 static long long deliver_now_us(void)
@@ -338,6 +344,80 @@ int deliver_drop(const struct deliver_cred *cred, struct deliver_out *out)
 		return deliver_set(out, DELIVER_DEFER, "4.3.0", "privilege change to uid %ld did not take",
 				   (long) cred->uid);
 	return 0;
+}
+
+/* deliver_groups - the agent's own supplementary groups, kept across deliver_as_euid */
+struct deliver_groups {
+	int n;
+	gid_t list[DELIVER_GROUPS_MAX];
+};
+
+/* deliver_euid_back - become root again with the saved egid and groups, verified; exits on failure */
+static void deliver_euid_back(gid_t egid, const struct deliver_groups *saved)
+{
+	gid_t now[DELIVER_GROUPS_MAX];
+	int n;
+
+	/*
+	 * Root first (the real and saved uid stayed 0), then the group ids,
+	 * which need root. An agent that cannot be root again must not go on
+	 * with the next recipient as someone else: exit, master restarts it.
+	 */
+	if (seteuid(0) != 0 || geteuid() != 0)
+		msg_fatal("deliver_as_euid: cannot switch back to euid 0: %s", strerror(errno));
+	if (setegid(egid) != 0 || getegid() != egid)
+		msg_fatal("deliver_as_euid: cannot switch back to egid %ld: %s", (long) egid, strerror(errno));
+	if (setgroups((size_t) saved->n, saved->list) != 0)
+		msg_fatal("deliver_as_euid: cannot restore the agent's groups: %s", strerror(errno));
+	n = getgroups(DELIVER_GROUPS_MAX, now);
+	if (n != saved->n || memcmp(now, saved->list, (size_t) n * sizeof(now[0])) != 0)
+		msg_fatal("deliver_as_euid: the agent's groups did not come back");
+}
+
+/* deliver_as_euid - run fn in this process with cred's effective ids, then become root again */
+void deliver_as_euid(const struct deliver_cred *cred, void (*fn)(void *arg, struct deliver_out *out),
+		     void *arg, struct deliver_out *out)
+{
+	struct deliver_groups saved;
+	gid_t egid = getegid();
+	gid_t now[2];
+
+	if (geteuid() != 0) {
+		if (cred->uid != geteuid()) {
+			deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot deliver as uid %ld: "
+				    "the agent does not run as root", (long) cred->uid);
+			return;
+		}
+		fn(arg, out);
+		return;
+	}
+	if (cred->uid == 0) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "refusing to deliver as root");
+		return;
+	}
+	saved.n = getgroups(DELIVER_GROUPS_MAX, saved.list);
+	if (saved.n < 0) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "getgroups: %s", strerror(errno));
+		return;
+	}
+	/* groups and gid while still root, the uid last (Postfix's set_eugid) */
+	if (setgroups(1, &cred->gid) != 0 || setegid(cred->gid) != 0 || seteuid(cred->uid) != 0) {
+		int err = errno;
+
+		deliver_euid_back(egid, &saved);
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot change to uid %ld gid %ld: %s",
+			    (long) cred->uid, (long) cred->gid, strerror(err));
+		return;
+	}
+	if (geteuid() != cred->uid || getegid() != cred->gid || getgroups(2, now) != 1 ||
+	    now[0] != cred->gid) {
+		deliver_euid_back(egid, &saved);
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "privilege change to uid %ld did not take",
+			    (long) cred->uid);
+		return;
+	}
+	fn(arg, out);
+	deliver_euid_back(egid, &saved);
 }
 
 /* deliver_read_full - read exactly n bytes from fd before the deadline; 0 or -1 */

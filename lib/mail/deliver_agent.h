@@ -12,6 +12,8 @@
  *     the mailbox owner (setgroups, setresgid, setresuid, verified with
  *     getresuid/getresgid and a failing setuid(0)), with a time limit;
  *     the child cannot reach the read-write queue file descriptor;
+ *   - deliver_as_euid: run one mailbox write in this process with the
+ *     owner's effective ids, then become root again (no fork);
  *   - deliver_forward: submit a copy of the message to new recipients
  *     through private/cleanup (the working directory is queue_directory),
  *     with the original envelope sender and a Delivered-To: header, as
@@ -20,7 +22,8 @@
  * Failures: a request that cannot be parsed or whose queue file cannot be
  * opened gets a request-level error reply (qmgr defers everything). A
  * child that dies, hangs or cannot change its uid is a temporary failure
- * of that recipient. Nothing here exits the process.
+ * of that recipient. Nothing here exits the process, except a failed
+ * switch back to root in deliver_as_euid.
  */
 #ifndef TERN_MAIL_DELIVER_AGENT_H
 #define TERN_MAIL_DELIVER_AGENT_H
@@ -165,6 +168,21 @@ struct deliver_cred {
 void deliver_as(const struct deliver_cred *cred, int close_fd, long long timeout,
 		void (*fn)(void *arg, struct deliver_out *out), void *arg,
 		struct deliver_out *out);
+
+/*
+ * deliver_as_euid - call fn(arg, out) in this process with cred's
+ * effective ids: setgroups to cred->gid, setegid, seteuid, verified with
+ * geteuid/getegid/getgroups; afterwards seteuid(0), setegid and
+ * setgroups back to the agent's own, verified. For mailbox writes only
+ * (no user code runs: commands go through deliver_as). A switch to cred
+ * that fails or does not take is a temporary failure in out; a switch
+ * back that fails exits the process (msg_fatal) so master starts a fresh
+ * agent. No time limit: fn runs to its end. A non-root agent calls fn
+ * only when cred is its own uid (else a temporary failure). cred->uid 0
+ * is refused.
+ */
+void deliver_as_euid(const struct deliver_cred *cred, void (*fn)(void *arg, struct deliver_out *out),
+		     void *arg, struct deliver_out *out);
 
 /* deliver_drop - become cred for good (in a child); 0, or -1 with out filled */
 int deliver_drop(const struct deliver_cred *cred, struct deliver_out *out);
