@@ -18,8 +18,10 @@
  *
  * Connection reuse: after a request the session stays open for
  * smtp_connection_cache_time (a timer in the skeleton's event loop) and
- * serves the next request to the same next hop after an RSET; on stop
- * it gets its QUIT.
+ * serves the next request to the same next hop after an RSET (sent in
+ * one write with MAIL FROM and RCPT TO when the server offers
+ * PIPELINING; a failed RSET opens a new session and decides nothing);
+ * on stop it gets its QUIT.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -88,8 +88,9 @@ struct smtp_stream {
 	size_t ipos, ilen;
 	struct buf out;
 	char why[160];			/* the last I/O failure: "timeout", "lost connection" */
-	bool timeout_set;		/* the socket is blocking with timeout_secs set */
-	long long timeout_secs;
+	bool blocking_checked;		/* the socket was made blocking (once per socket) */
+	long long timeout_secs;		/* the limit of the current stage (smtp_stream_timeout) */
+	long long rcv_secs, snd_secs;	/* SO_RCVTIMEO / SO_SNDTIMEO as set on the socket; 0: not yet */
 };
 
 void smtp_stream_init(struct smtp_stream *s, int fd);
@@ -172,6 +173,7 @@ struct smtp_session {
 	struct smtp_tls_outcome tls_out;
 	char tls_policy[64];
 	bool broken;			/* I/O failed: close, never reuse */
+	bool rset_pending;		/* a reused session: RSET goes out with MAIL (PIPELINING), its reply first */
 };
 
 /* smtp_session_open results */
@@ -226,6 +228,7 @@ enum smtp_trans_status {
 	SMTP_TRANS_DONE,		/* the session is usable for another transaction */
 	SMTP_TRANS_BROKEN,		/* the session is gone */
 	SMTP_TRANS_HOST_REFUSED,	/* the host cannot take this message (REQUIRETLS): next host */
+	SMTP_TRANS_STALE,		/* a reused session failed its RSET: nothing decided, session gone */
 };
 
 /*

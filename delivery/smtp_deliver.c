@@ -107,7 +107,7 @@ static bool smtp_run(struct smtp_agent *a, struct smtp_session *s, struct smtp_m
 {
 	enum smtp_trans_status st = smtp_trans(a, s, m);
 
-	*keep = st != SMTP_TRANS_BROKEN;
+	*keep = st != SMTP_TRANS_BROKEN && st != SMTP_TRANS_STALE;
 	return st != SMTP_TRANS_HOST_REFUSED;
 }
 
@@ -283,7 +283,20 @@ void smtp_deliver(struct smtp_agent *a, struct deliver_job *job)
 	}
 	/* a session kept from the previous request to the same next hop */
 	if (!m.requiretls && !m.tls_req_no && (s = smtp_cache_take(a, key)) != NULL) {
-		if (smtp_session_reset(a, s) == 0) {
+		if (s->ext & SMTP_EXT_PIPELINING) {
+			/* RSET goes out with MAIL FROM: one round trip less per message */
+			msg_debug("%s: reusing the session with %s", job->qid, s->relay);
+			s->rset_pending = true;
+			if (smtp_trans(a, s, &m) == SMTP_TRANS_STALE) {
+				msg_debug("%s: the cached session with %s is gone: %s", job->qid, s->relay,
+					  s->st.why[0] ? s->st.why : "RSET refused");
+				smtp_session_close(a, s, false);
+			} else if (!s->broken && smtp_left(&m) == 0) {
+				kept = s;
+			} else {
+				smtp_session_close(a, s, !s->broken);
+			}
+		} else if (smtp_session_reset(a, s) == 0) {
 			bool keep;
 
 			msg_debug("%s: reusing the session with %s", job->qid, s->relay);

@@ -2,9 +2,10 @@
  * smtp_stream - line I/O of the smtp agent over a socket or, after a TLS
  * handshake, its SSL; and reading SMTP replies.
  *
- * Contract: the socket is blocking with SO_RCVTIMEO/SO_SNDTIMEO set by
- * smtp_stream_timeout, so every read and write ends within the stage's
- * time limit (a timeout is an error, never a hang). Input lines are
+ * Contract: the socket is blocking; the stage's limit (smtp_stream_timeout)
+ * is on the socket as SO_RCVTIMEO before every read and SO_SNDTIMEO before
+ * every write, so each ends within it (a timeout is an error, never a
+ * hang). Input lines are
  * bounded (longer ones are cut and the rest skipped); a reply is bounded
  * to SMTP_REPLY_MAX bytes. Output is buffered until smtp_stream_flush.
  * Failures set s->why ("timeout", "lost connection") and return -1.
@@ -33,32 +34,44 @@ void smtp_stream_init(struct smtp_stream *s, int fd)
 }
 
 /*
- * smtp_stream_timeout - per-operation time limit. The socket options are
- * set only when the limit changes (a transaction sets the same few limits
- * again and again: three system calls each time were a measurable part
- * of a relayed message). The blocking mode is made sure of once per
- * socket: the TLS handshake, the only other code that changes it,
- * restores it when done.
+ * smtp_stream_timeout - per-operation time limit. It is only noted here:
+ * the socket option of a direction is set right before a read or write
+ * that needs it and only when the limit differs from what the socket has
+ * (smtp_stream_apply), so a transaction whose stages have different
+ * limits sets each direction only where it changes. The blocking mode is
+ * made sure of once per socket: the TLS handshake, the only other code
+ * that changes it, restores it when done.
  */
 void smtp_stream_timeout(struct smtp_stream *s, long long secs)
 {
-	struct timeval tv = { (time_t) secs, 0 };
-
-	if (!s->timeout_set) {
+	if (!s->blocking_checked) {
 		int fl = fcntl(s->fd, F_GETFL);
 
 		if (fl >= 0 && (fl & O_NONBLOCK))
 			(void) fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
-	} else if (s->timeout_secs == secs) {
+		s->blocking_checked = true;
+	}
+	s->timeout_secs = secs;
+}
+
+/*
+ * smtp_stream_apply - the current limit on the socket before I/O: for a
+ * read (SO_RCVTIMEO) or a write (SO_SNDTIMEO); under TLS both, as
+ * SSL_read may write and SSL_write may read. A failed setsockopt leaves
+ * the direction unset so the next I/O tries again.
+ */
+static void smtp_stream_apply(struct smtp_stream *s, bool rcv, bool snd)
+{
+	struct timeval tv = { (time_t) s->timeout_secs, 0 };
+
+	if (s->timeout_secs <= 0)
 		return;
-	}
-	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
-	    setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0) {
-		s->timeout_set = true;
-		s->timeout_secs = secs;
-	} else {
-		s->timeout_set = false;
-	}
+	if (s->ssl != NULL)
+		rcv = snd = true;
+	if (rcv && s->rcv_secs != s->timeout_secs)
+		s->rcv_secs = setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 ? s->timeout_secs : 0;
+	if (snd && s->snd_secs != s->timeout_secs)
+		s->snd_secs = setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 ? s->timeout_secs : 0;
 }
 
 /* smtp_stream_fail - remember why I/O failed */
@@ -76,6 +89,7 @@ static int smtp_stream_fail(struct smtp_stream *s, int err, bool eof)
 /* smtp_stream_fill - read more input; 0 or -1 */
 static int smtp_stream_fill(struct smtp_stream *s)
 {
+	smtp_stream_apply(s, true, false);
 	for (;;) {
 		ssize_t n;
 
@@ -151,6 +165,8 @@ int smtp_stream_flush(struct smtp_stream *s)
 {
 	size_t off = 0;
 
+	if (s->out.len > 0)
+		smtp_stream_apply(s, false, true);
 	while (off < s->out.len) {
 		size_t chunk = s->out.len - off > 65536 ? 65536 : s->out.len - off;
 		ssize_t n;

@@ -12,6 +12,11 @@
  * listed: SIZE, BODY=8BITMIME, SMTPUTF8, RET/ENVID and NOTIFY/ORCPT
  * (DSN), REQUIRETLS.
  *
+ * PIPELINING: MAIL FROM, every RCPT TO and DATA go out in one write
+ * (RFC 2920: DATA last), preceded by the RSET of a reused session; when
+ * no recipient was accepted the DATA reply is read and dropped (an
+ * unexpected 354 gets a lone dot) and the session is RSET.
+ *
  * Replies: a 5xx to one RCPT bounces only that recipient, a 4xx defers
  * it (it may be tried at the next host); MAIL and DATA replies apply to
  * every recipient of the transaction; after the final dot SMTP gives one
@@ -222,6 +227,27 @@ static enum smtp_trans_status smtp_rset(struct smtp_agent *a, struct smtp_sessio
 	return smtp_session_reset(a, s) == 0 ? SMTP_TRANS_DONE : SMTP_TRANS_BROKEN;
 }
 
+/*
+ * smtp_data_unwanted - the reply to a pipelined DATA when no recipient
+ * was accepted (or MAIL was refused): a server that answers 354 anyway
+ * gets an empty message ended at once (it has no recipient for it),
+ * then RSET; the session state after it
+ */
+static enum smtp_trans_status smtp_data_unwanted(struct smtp_agent *a, struct smtp_session *s,
+						 struct smtp_reply *r)
+{
+	smtp_stream_timeout(&s->st, a->p->smtp_data_init_timeout);
+	if (smtp_reply_read(&s->st, r) != 0)
+		return SMTP_TRANS_BROKEN;
+	if (r->code == 354) {
+		smtp_stream_put(&s->st, ".\r\n", 3);
+		smtp_stream_timeout(&s->st, a->p->smtp_data_done_timeout);
+		if (smtp_stream_flush(&s->st) != 0 || smtp_reply_read(&s->st, r) != 0)
+			return SMTP_TRANS_BROKEN;
+	}
+	return smtp_rset(a, s);
+}
+
 /* smtp_trans - see smtp.h */
 enum smtp_trans_status smtp_trans(struct smtp_agent *a, struct smtp_session *s, struct smtp_msg *m)
 {
@@ -264,11 +290,23 @@ enum smtp_trans_status smtp_trans(struct smtp_agent *a, struct smtp_session *s, 
 		smtp_refuse(m, s, pend, np, "5.6.7", text);
 		goto out;
 	}
+	if (s->rset_pending)
+		smtp_stream_put(&s->st, "RSET\r\n", 6);
 	smtp_mail_cmd(m, s);
-	if (pipe)
+	if (pipe) {
 		for (size_t k = 0; k < np; k++)
 			smtp_rcpt_cmd(m, s, pend[k]);
+		smtp_stream_put(&s->st, "DATA\r\n", 6);	/* the last command of the group (RFC 2920) */
+	}
 	smtp_stream_timeout(&s->st, a->p->smtp_mail_timeout);
+	if (s->rset_pending) {
+		/* a reused session: no reply or a refused RSET decides nothing, the caller opens a new one */
+		s->rset_pending = false;
+		if (smtp_stream_flush(&s->st) != 0 || smtp_reply_read(&s->st, &r) != 0 || r.code / 100 != 2) {
+			ret = SMTP_TRANS_STALE;
+			goto out;
+		}
+	}
 	if (smtp_stream_flush(&s->st) != 0 || smtp_reply_read(&s->st, &r) != 0) {
 		smtp_all(m, s, pend, np, NULL, "sending MAIL FROM");
 		ret = SMTP_TRANS_BROKEN;
@@ -283,6 +321,8 @@ enum smtp_trans_status smtp_trans(struct smtp_agent *a, struct smtp_session *s, 
 					ret = SMTP_TRANS_BROKEN;
 					goto out;
 				}
+			ret = smtp_data_unwanted(a, s, &r);
+			goto out;
 		}
 		ret = smtp_rset(a, s);
 		goto out;
@@ -308,10 +348,11 @@ enum smtp_trans_status smtp_trans(struct smtp_agent *a, struct smtp_session *s, 
 			smtp_result(m, s, pend[k], &r, "RCPT TO command");
 	}
 	if (nacc == 0) {
-		ret = smtp_rset(a, s);
+		ret = pipe ? smtp_data_unwanted(a, s, &r) : smtp_rset(a, s);
 		goto out;
 	}
-	smtp_stream_printf(&s->st, "DATA\r\n");
+	if (!pipe)
+		smtp_stream_printf(&s->st, "DATA\r\n");
 	smtp_stream_timeout(&s->st, a->p->smtp_data_init_timeout);
 	if (smtp_stream_flush(&s->st) != 0 || smtp_reply_read(&s->st, &r) != 0) {
 		smtp_all(m, s, acc, nacc, NULL, "sending DATA");
@@ -344,7 +385,7 @@ enum smtp_trans_status smtp_trans(struct smtp_agent *a, struct smtp_session *s, 
 			smtp_all(m, s, acc, nacc, &r, "end of DATA command");
 	}
 out:
-	if (ret == SMTP_TRANS_BROKEN)
+	if (ret == SMTP_TRANS_BROKEN || ret == SMTP_TRANS_STALE)
 		s->broken = true;
 	smtp_reply_free(&r);
 	free(pend);
