@@ -327,12 +327,22 @@ void smtp_deliver(struct smtp_agent *a, struct deliver_job *job)
 				str_copy(m.relay[i], last_relay[0] ? last_relay : "none", sizeof(m.relay[0]));
 		}
 report:
-	for (size_t i = 0; i < n; i++) {
-		if (!m.relay[i][0])
-			str_copy(m.relay[i], "none", sizeof(m.relay[0]));
-		if (m.out[i].state == 0)
-			deliver_set(&m.out[i], DELIVER_DEFER, "4.3.0", "no result");
-		deliver_job_result_note(job, i, &m.out[i], m.relay[i], m.note[i][0] ? m.note[i] : NULL);
+	{
+		/* one fsync for every final result of the request (deliver_job_results) */
+		const char **relays = xcalloc(n + 1, sizeof(*relays));
+		const char **notes = xcalloc(n + 1, sizeof(*notes));
+
+		for (size_t i = 0; i < n; i++) {
+			if (!m.relay[i][0])
+				str_copy(m.relay[i], "none", sizeof(m.relay[0]));
+			if (m.out[i].state == 0)
+				deliver_set(&m.out[i], DELIVER_DEFER, "4.3.0", "no result");
+			relays[i] = m.relay[i];
+			notes[i] = m.note[i][0] ? m.note[i] : NULL;
+		}
+		deliver_job_results(job, m.out, relays, notes);
+		free(relays);
+		free(notes);
 	}
 	if (kept != NULL)
 		smtp_cache_put(a, kept);

@@ -220,30 +220,43 @@ void deliver_job_log(const struct deliver_job *job, const char *to, const char *
 		 relay, delay < 0 ? 0 : delay, a < 0 ? 0 : a, b < 0 ? 0 : b, d, out->dsn, status, out->text);
 }
 
-/* deliver_job_result - see deliver_agent.h */
-void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
-			const char *relay)
+/* deliver_job_slot - write recipient i's final state into its slot (no fsync); 0 or -1, logged */
+static int deliver_job_slot(struct deliver_job *job, size_t i, const struct deliver_out *out)
+{
+	struct qfile_rstatus st = job->qf->rcpts[job->index[i]].status;
+	struct qfile_error qerr;
+
+	st.state = out->state == DELIVER_SENT ? QFILE_DELIVERED : QFILE_BOUNCED;
+	if (st.attempts < 65535)
+		st.attempts++;
+	st.time = deliver_now_us() / 1000000;
+	if (out->state == DELIVER_SENT && out->dsn_relayed)
+		st.flags |= QFILE_RS_NOTIFIED;	/* the next hop sends any success notice */
+	deliver_dsn_parse(out->dsn, &st);
+	if (qfile_rcpt_update(job->qf, (size_t) job->index[i], &st, &qerr) != 0) {
+		msg_error("%s: cannot record the result of <%s> in %s: %s", job->qid,
+			  job->rcpt[i], job->queue_file, qerr.text);
+		return -1;
+	}
+	return 0;
+}
+
+/* deliver_job_sync - make the slots written so far durable; logged on failure */
+static void deliver_job_sync(struct deliver_job *job)
+{
+	struct qfile_error qerr;
+
+	if (qfile_sync(job->qf, &qerr) != 0)
+		msg_error("%s: cannot record the results in %s: %s", job->qid, job->queue_file, qerr.text);
+}
+
+/* deliver_job_reply - recipient i's log line (unless logged) and reply entry */
+static void deliver_job_reply(struct deliver_job *job, size_t i, const struct deliver_out *out,
+			      const char *relay)
 {
 	const char *status = out->state == DELIVER_SENT ? (out->dsn_relayed ? "relayed" : "sent") :
 		out->state == DELIVER_BOUNCE ? "bounced" : "deferred";
-	long long now = deliver_now_us();
 
-	if (out->state != DELIVER_DEFER) {
-		struct qfile_rstatus st = job->qf->rcpts[job->index[i]].status;
-		struct qfile_error qerr;
-
-		st.state = out->state == DELIVER_SENT ? QFILE_DELIVERED : QFILE_BOUNCED;
-		if (st.attempts < 65535)
-			st.attempts++;
-		st.time = now / 1000000;
-		if (out->state == DELIVER_SENT && out->dsn_relayed)
-			st.flags |= QFILE_RS_NOTIFIED;	/* the next hop sends any success notice */
-		deliver_dsn_parse(out->dsn, &st);
-		if (qfile_rcpt_update(job->qf, (size_t) job->index[i], &st, &qerr) != 0 ||
-		    qfile_sync(job->qf, &qerr) != 0)
-			msg_error("%s: cannot record the result of <%s> in %s: %s", job->qid,
-				  job->rcpt[i], job->queue_file, qerr.text);
-	}
 	if (!out->logged)
 		deliver_job_log(job, job->rcpt[i], NULL, out, relay);
 	attr_add_int(&job->reply, DELIVER_R_INDEX, job->index[i]);
@@ -251,6 +264,15 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 	attr_add_str(&job->reply, DELIVER_R_DSN, out->dsn);
 	attr_add_str(&job->reply, DELIVER_R_RELAY, relay);
 	attr_add_str(&job->reply, DELIVER_R_TEXT, out->text);
+}
+
+/* deliver_job_result - see deliver_agent.h */
+void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
+			const char *relay)
+{
+	if (out->state != DELIVER_DEFER && deliver_job_slot(job, i, out) == 0)
+		deliver_job_sync(job);
+	deliver_job_reply(job, i, out, relay);
 }
 
 /*
@@ -738,22 +760,32 @@ void deliver_tally_result(const struct deliver_tally *t, const char *rcpt, struc
 		deliver_set(out, DELIVER_BOUNCE, "5.1.1", "no destination for <%s>", rcpt);
 }
 
-/* deliver_job_result_note - the note goes into the log line only */
-void deliver_job_result_note(struct deliver_job *job, size_t i, const struct deliver_out *out,
-			     const char *relay, const char *note)
+/* deliver_job_results - see deliver_agent.h */
+void deliver_job_results(struct deliver_job *job, const struct deliver_out *outs,
+			 const char *const *relays, const char *const *notes)
 {
-	struct deliver_out o = *out;
+	bool any = false;
 
-	if (note != NULL && note[0] != '\0' && !o.logged) {
-		struct deliver_out shown = o;
-		size_t nlen = strlen(note), room = sizeof(shown.text) - 1;
-		int keep = nlen < room ? (int) (room - nlen) : 0;
+	for (size_t i = 0; i < job->nrcpts; i++)
+		if (outs[i].state != DELIVER_DEFER && deliver_job_slot(job, i, &outs[i]) == 0)
+			any = true;
+	if (any)
+		deliver_job_sync(job);
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		struct deliver_out o = outs[i];
+		const char *note = notes != NULL ? notes[i] : NULL;
 
-		str_fmt(shown.text, sizeof(shown.text), "%.*s%s", keep, o.text, note);
-		deliver_job_log(job, job->rcpt[i], NULL, &shown, relay);
-		o.logged = true;
+		if (note != NULL && note[0] != '\0' && !o.logged) {
+			struct deliver_out shown = o;
+			size_t nlen = strlen(note), room = sizeof(shown.text) - 1;
+			int keep = nlen < room ? (int) (room - nlen) : 0;
+
+			str_fmt(shown.text, sizeof(shown.text), "%.*s%s", keep, o.text, note);
+			deliver_job_log(job, job->rcpt[i], NULL, &shown, relays[i]);
+			o.logged = true;
+		}
+		deliver_job_reply(job, i, &o, relays[i]);
 	}
-	deliver_job_result(job, i, &o, relay);
 }
 
 /* deliver_serve_jobs - serve DELIVER requests, a whole request per call of job_fn (limits as deliver_serve) */

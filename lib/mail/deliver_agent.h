@@ -139,18 +139,23 @@ void deliver_serve(struct service *svc, int fd, const char *relay,
  * deliver_serve_jobs - the same loop for agents that work on a whole
  * request at once (smtp: one transaction for many recipients). Recipients
  * whose slot is final already are answered from it and left out of the
- * job; job() must call deliver_job_result (or _note) once for each
- * recipient left.
+ * job; job() must call deliver_job_result once for each
+ * recipient left, or deliver_job_results once for all of them.
  */
 typedef void (*deliver_job_fn)(struct deliver_job *job, void *ctx);
 void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job, void *ctx);
 /*
- * deliver_job_result_note - deliver_job_result with note (NULL: none)
- * added to the log line's status text only, e.g. smtp's "tls=TLSv1.3
- * cipher=... verified=dane-ee policy=dane"; qmgr gets out->text alone
+ * deliver_job_results - every recipient of job at once (outs[i],
+ * relays[i], notes[i] or notes NULL; a note is added to the log line's
+ * status text only, e.g. smtp's "tls=TLSv1.3 cipher=... verified=dane-ee
+ * policy=dane", qmgr gets outs[i].text alone): all final states go into their
+ * slots, then ONE fsync, then the log lines and reply entries; the same
+ * promise as deliver_job_result (nothing logged or answered before the
+ * results are durable) with one fsync a request instead of one a
+ * recipient.
  */
-void deliver_job_result_note(struct deliver_job *job, size_t i, const struct deliver_out *out,
-			     const char *relay, const char *note);
+void deliver_job_results(struct deliver_job *job, const struct deliver_out *outs,
+			 const char *const *relays, const char *const *notes);
 
 /* deliver_cred - whom a delivery runs as */
 struct deliver_cred {
