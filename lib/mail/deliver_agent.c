@@ -674,6 +674,27 @@ out:
 	return ret;
 }
 
+/* deliver_each - what deliver_serve gives deliver_serve_jobs */
+struct deliver_each {
+	const char *relay;
+	deliver_recipient_fn recipient;
+	void *ctx;
+};
+
+/* deliver_each_job - one recipient after the other, each result recorded before the next */
+static void deliver_each_job(struct deliver_job *job, void *arg)
+{
+	struct deliver_each *each = arg;
+
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		struct deliver_out out;
+
+		memset(&out, 0, sizeof(out));
+		each->recipient(job, i, &out, each->ctx);
+		deliver_job_result(job, i, &out, each->relay);
+	}
+}
+
 /*
  * deliver_serve - serve DELIVER requests until the peer closes, a stop,
  * or max_use requests on this connection (qmgr keeps its connections to
@@ -684,43 +705,9 @@ out:
 void deliver_serve(struct service *svc, int fd, const char *relay,
 		   deliver_recipient_fn recipient, void *ctx)
 {
-	int ms = (int) (service_config(svc)->global.ipc_timeout * 1000);
-	long long max_requests = service_config(svc)->global.max_use;
+	struct deliver_each each = {relay, recipient, ctx};
 
-	for (long long served = 0; served < max_requests; served++) {
-		struct attr_list frame;
-		struct deliver_job job;
-		char err[256];
-		int r;
-
-		attr_list_init(&frame);
-		r = ipc_recv(fd, &frame, 0, ms, err, sizeof(err));
-		if (r != 1) {
-			if (r < 0)
-				msg_warn("request: %s", err);
-			attr_list_free(&frame);
-			return;
-		}
-		if (deliver_job_begin(&job, &frame) && deliver_job_peer_ok(&job, fd)) {
-			for (size_t i = 0; i < job.nrcpts; i++) {
-				struct deliver_out out;
-
-				memset(&out, 0, sizeof(out));
-				if (deliver_job_done_already(&job, i))
-					continue;
-				recipient(&job, i, &out, ctx);
-				deliver_job_result(&job, i, &out, relay);
-			}
-		}
-		deliver_job_end(&job);
-		if (ipc_send(fd, &job.reply, ms) != 0)
-			msg_warn("%s: cannot send the reply: %s", job.qid ? job.qid : "request",
-				 strerror(errno));
-		deliver_job_free(&job);
-		attr_list_free(&frame);
-		if (service_stopping(svc))
-			return;
-	}
+	deliver_serve_jobs(svc, fd, deliver_each_job, &each);
 }
 
 /* deliver_tally_add - count one destination's outcome */
