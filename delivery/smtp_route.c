@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "base/mem.h"
 #include "base/msg.h"
@@ -218,6 +220,8 @@ static void smtp_route_shuffle(struct smtp_route *rt)
 	}
 }
 
+static int smtp_route_self(struct smtp_agent *a, struct smtp_route *rt, struct deliver_out *out);
+
 /* smtp_route_mx - MX lookup of domain; 0 or -1 with out */
 static int smtp_route_mx(struct smtp_agent *a, struct smtp_route *rt, unsigned port,
 			 struct deliver_out *out)
@@ -259,10 +263,45 @@ static int smtp_route_mx(struct smtp_agent *a, struct smtp_route *rt, unsigned p
 			smtp_route_add(rt, rt->domain, 0, secure, port);
 		}
 		smtp_route_shuffle(rt);
+		if (ret == 0)
+			ret = smtp_route_self(a, rt, out);
 		break;
 	}
 	dns_answer_free(ans);
 	return ret;
+}
+
+/*
+ * smtp_route_self - RFC 5321 section 5.1: when this host (myhostname) is
+ * one of the MX hosts, it and every host of the same or a higher
+ * preference are dropped; -1 (with out set) when nothing is left, which
+ * means the mail loops back to us (a configuration error: bounce 5.4.6,
+ * as Postfix does).
+ */
+static int smtp_route_self(struct smtp_agent *a, struct smtp_route *rt, struct deliver_out *out)
+{
+	char self[DNS_NAME_MAX + 1];
+	size_t keep = rt->nhost;
+
+	if (a->g->myhostname[0] != '\0')
+		str_copy(self, a->g->myhostname, sizeof(self));
+	else if (gethostname(self, sizeof(self)) != 0)
+		return 0;
+	self[sizeof(self) - 1] = '\0';
+	for (size_t i = 0; i < rt->nhost; i++)
+		if (strcasecmp(rt->host[i].name, self) == 0) {
+			while (keep > 0 && rt->host[keep - 1].pref >= rt->host[i].pref)
+				keep--;
+			break;
+		}
+	if (keep == rt->nhost)
+		return 0;
+	rt->nhost = keep;
+	if (keep > 0)
+		return 0;
+	deliver_set(out, DELIVER_BOUNCE, "5.4.6", "mail for %s loops back to myself (%s is the best MX host)",
+		    rt->domain, self);
+	return -1;
 }
 
 /* smtp_hostport - "host", "host:port", "[host]", "[host]:port" into host, port, bracketed */
