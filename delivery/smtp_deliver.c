@@ -111,6 +111,35 @@ static bool smtp_run(struct smtp_agent *a, struct smtp_session *s, struct smtp_m
 	return st != SMTP_TRANS_HOST_REFUSED;
 }
 
+/* smtp_rcpt_limited - a recipient left waits because the server said 452 to its RCPT */
+static bool smtp_rcpt_limited(const struct smtp_msg *m)
+{
+	for (size_t i = 0; i < m->job->nrcpts; i++)
+		if (!m->final[i] && m->out[i].state == DELIVER_DEFER &&
+		    (strcmp(m->out[i].dsn, "4.5.3") == 0 || strstr(m->out[i].text, " said: 452 ") != NULL))
+			return true;
+	return false;
+}
+
+/*
+ * smtp_run_all - transactions on s until every recipient has a result: a
+ * server that answers 452 to RCPT (too many recipients) gets the rest in
+ * another transaction at once (RFC 5321 section 4.5.3.1.10), as long as
+ * each transaction delivers something
+ */
+static bool smtp_run_all(struct smtp_agent *a, struct smtp_session *s, struct smtp_msg *m, bool *keep)
+{
+	for (;;) {
+		size_t before = smtp_left(m);
+
+		if (!smtp_run(a, s, m, keep))
+			return false;
+		if (!*keep || smtp_left(m) == 0 || smtp_left(m) >= before || !smtp_rcpt_limited(m))
+			return true;
+		msg_debug("%s: %zu recipients left after a 452: another transaction", m->job->qid, smtp_left(m));
+	}
+}
+
 /* smtp_try_hosts - the hosts of rt in order; the reasons of failures in last */
 static void smtp_try_hosts(struct smtp_agent *a, struct smtp_msg *m, struct smtp_route *rt,
 			   const char *key, struct smtp_session **kept, struct deliver_out *last,
@@ -186,7 +215,7 @@ again:
 				continue;
 			}
 			all_5xx = false;
-			if (!smtp_run(a, s, m, &keep)) {
+			if (!smtp_run_all(a, s, m, &keep)) {
 				/* REQUIRETLS not offered: this host can never take it */
 				deliver_set(last, DELIVER_BOUNCE, "5.7.30", "REQUIRETLS support required: host %s "
 					    "does not offer REQUIRETLS", s->relay);

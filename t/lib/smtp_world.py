@@ -67,9 +67,11 @@ class Sender(Instance):
         return r
 
     def send(self, rcpt, subject, sender="sender@local.test", body=None):
-        """send - one message through sendmail; True when sendmail accepted it"""
-        msg = "From: %s\nTo: %s\nSubject: %s\n\n%s\n" % (sender, rcpt, subject, body or "body of " + subject)
-        r = run([prog("sendmail"), "-C", self.dir, "-f", sender, rcpt], input=msg)
+        """send - one message through sendmail (rcpt: an address or a list); True when accepted"""
+        rcpts = [rcpt] if isinstance(rcpt, str) else list(rcpt)
+        msg = "From: %s\nTo: %s\nSubject: %s\n\n%s\n" % (sender, ", ".join(rcpts), subject,
+                                                       body or "body of " + subject)
+        r = run([prog("sendmail"), "-C", self.dir, "-f", sender] + rcpts, input=msg)
         if r.returncode != 0:
             diag(r.stdout + r.stderr)
         return r.returncode == 0

@@ -921,7 +921,7 @@ class World:
              greeting_code=220, ehlo_extensions=None, requiretls=False, rcpt_replies=None, data_reply=None,
              data_replies=None, mail_reply=None, auth=None, auth_plaintext=False, auth_required=False,
              size_limit=None, tls_max_version=None, hostname=None, cert_ca="ca", starttls_reply=None,
-             delays=None, disconnect=None, wait=True):
+             delays=None, disconnect=None, max_rcpts=None, wait=True):
         """sink - start an SMTP (or LMTP) sink on addr:port; returns a Sink.
 
         cert names a world certificate (cert(cert, ca=cert_ca); "wrongca" gives
@@ -937,8 +937,10 @@ class World:
         (e.g. "454 4.7.0 TLS not available") refuses STARTTLS after offering it;
         delays {STEP: seconds} waits before a reply and disconnect [STEP] hangs
         up instead of replying, STEP being "GREETING", a verb ("MAIL", "DATA",
-        ...) or "DOT" (after the message data). wait=False returns before the
-        sink listens: call s.ready() before using it."""
+        ...) or "DOT" (after the message data). max_rcpts accepts that many
+        recipients per transaction and answers 452 4.5.3 to the rest.
+        wait=False returns before the sink listens: call s.ready() before
+        using it."""
         _check_loopback(addr)
         if isinstance(cert, (tuple, list)):
             chain, key = cert
@@ -960,7 +962,7 @@ class World:
                "size_limit": size_limit, "tls_max_version": tls_max_version,
                "hostname": hostname or cert, "starttls_reply": starttls_reply,
                "delays": {k.upper(): v for k, v in (delays or {}).items()},
-               "disconnect": [k.upper() for k in (disconnect or [])]}
+               "disconnect": [k.upper() for k in (disconnect or [])], "max_rcpts": max_rcpts}
         s = Sink(self, cfg, wait=False)
         self.sinks.append(s)              # stopped by stop() even when it never gets ready
         if wait:

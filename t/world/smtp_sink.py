@@ -396,6 +396,9 @@ class Session:
         addr, params = parsed
         replies = self.cfg.get("rcpt_replies") or {}
         reply = replies.get(addr.lower()) or replies.get("*") or "250 2.1.5 recipient ok"
+        limit = self.cfg.get("max_rcpts")
+        if limit and reply.startswith("2") and len(self.rcpts) >= limit:
+            reply = "452 4.5.3 too many recipients"
         self.send(reply)
         if reply.startswith("2"):
             self.rcpts.append([addr, params])
