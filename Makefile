@@ -58,9 +58,11 @@ DEB_ALL   = $(DEB_BUILD) $(DEB_TEST)
 DAEMONS = master/master qmgr/proxymap smtpd/smtpd qmgr/cleanup qmgr/pickup qmgr/qmgr qmgr/showq delivery/error delivery/discard qmgr/bounce delivery/local delivery/virtual \
           delivery/smtp delivery/sts smtpd/screen
 TOOLS   = cli/ternctl cli/ternconf cli/ternmap cli/terncat cli/sendmail cli/terndrop cli/ternuser cli/ternqueue cli/ternsuper
-TESTPROGS = t/svc/tern-testsvc t/qfile/tern-qwrite t/qfile/tern-qgen t/dns/tern-dnsq t/geoip/tern-geoip t/screen/tern-screenq
+# a test service master runs from daemon_directory (the build directory in private instances)
+TESTDAEMONS = t/svc/tern-testsvc
+TESTPROGS = t/qfile/tern-qwrite t/qfile/tern-qgen t/dns/tern-dnsq t/geoip/tern-geoip t/screen/tern-screenq
 # a program whose main file does not exist yet is skipped
-PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))
+PROGS   = $(foreach p,$(DAEMONS) $(TOOLS) $(TESTDAEMONS) $(TESTPROGS),$(if $(wildcard $(p).c),$(p)))
 # mailq and newaliases are sendmail under other names: symbolic links
 SENDMAIL_LINKS = $(if $(wildcard cli/sendmail.c),$(BUILD)/mailq $(BUILD)/newaliases)
 
@@ -71,8 +73,10 @@ UNIT_SRCS = $(wildcard t/unit/*.c)
 UNIT_BINS = $(UNIT_SRCS:t/unit/%.c=$(BUILD)/t/unit/%)
 
 prog_name = $(notdir $(1))
+# where a program is built: test helpers under $(BUILD)/t/bin (never installed), the rest in $(BUILD)
+prog_out = $(if $(filter $(1),$(TESTPROGS)),$(BUILD)/t/bin,$(BUILD))/$(notdir $(1))
 prog_srcs = $(wildcard $(1).c $(1)_*.c)
-BINS = $(foreach p,$(PROGS),$(BUILD)/$(call prog_name,$(p)))
+BINS = $(foreach p,$(PROGS),$(call prog_out,$(p)))
 
 .PHONY: all deps run stop check check-asan unit install bench clean man-lint FORCE
 .DEFAULT_GOAL := all
@@ -107,7 +111,8 @@ $(LIBTERN): $(LIB_OBJS)
 	ar rcs $@ $^
 
 define PROG_RULE
-$(BUILD)/$(call prog_name,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call prog_srcs,$(1))) $(LIBTERN)
+$(call prog_out,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call prog_srcs,$(1))) $(LIBTERN)
+	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call PROG_RULE,$(p))))
@@ -179,7 +184,7 @@ install: all
 
 # bench - tern and Postfix side by side (bench/run; results in bench/results/)
 DEB_BENCH = postfix gnuplot-nox util-linux
-bench: all $(BUILD)/fsynclimit
+bench: all $(BUILD)/bench/fsynclimit
 	@missing=$$(for p in $(DEB_BENCH); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	  done | tr '\n' ' '); \
@@ -190,7 +195,8 @@ bench: all $(BUILD)/fsynclimit
 	fi
 	TERN_BUILD=$(abspath $(BUILD)) bench/run
 
-$(BUILD)/fsynclimit: bench/fsynclimit.c | deps
+$(BUILD)/bench/fsynclimit: bench/fsynclimit.c | deps
+	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $<
 
 clean:

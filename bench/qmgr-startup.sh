@@ -58,7 +58,7 @@ EOF
 echo "qmgr-startup: writing $COUNT deferred messages ..."
 t=$(now)
 due=$(( $(date +%s) + 3600 ))
-"$BUILD/tern-qgen" -n "$Q/deferred" "$COUNT" x@far.test "$due"
+"$BUILD/t/bin/tern-qgen" -n "$Q/deferred" "$COUNT" x@far.test "$due"
 owner=$(stat -c %u:%g "$Q/incoming")
 chown -R "$owner" "$Q/deferred"
 echo "qmgr-startup: written in $(elapsed "$t" "$(now)") s"

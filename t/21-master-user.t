@@ -7,34 +7,17 @@ master starts without root, the services run with master's ids and no
 chroot (one warning, no privilege change), and start, status, a crash,
 and stop work as they do for root.
 """
-import grp
 import os
-import pwd
 import random
 import shutil
 import socket
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import (IS_ROOT, SRC, alive, children_of, diag, done, is_, like,  # noqa: E402
-                       ok, proc_status, prog, run, skip_all, unprivileged_user, wait_for)
+from tern_test import (IS_ROOT, alive, children_of, diag, done, is_,  # noqa: E402
+                       ok, proc_status, prog, run, ordinary_user_dir, pid_file, wait_for)
 
-if IS_ROOT:
-    USER = unprivileged_user()
-    if USER is None or shutil.which("setpriv") is None:
-        skip_all("no user nobody or no setpriv")
-    PRE = ["setpriv", "--reuid=" + USER.pw_name, "--regid=" + grp.getgrgid(USER.pw_gid).gr_name,
-           "--clear-groups"]
-else:
-    USER = pwd.getpwuid(os.getuid())
-    PRE = []
-
-os.makedirs(os.path.join(SRC, "t", "tmp"), exist_ok=True)
-DIR = tempfile.mkdtemp(prefix="user-", dir=os.path.join(SRC, "t", "tmp"))
-os.chmod(DIR, 0o755)
-if IS_ROOT:
-    os.chown(DIR, USER.pw_uid, USER.pw_gid)
+USER, PRE, DIR = ordinary_user_dir("user-")
 
 
 def ctl(*args):
@@ -42,11 +25,7 @@ def ctl(*args):
 
 
 def master_pid():
-    try:
-        with open(os.path.join(DIR, "data", "master.pid")) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+    return pid_file(os.path.join(DIR, "data", "master.pid"))
 
 
 def log():

@@ -17,14 +17,13 @@ import shutil
 import socket
 import ssl
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import (BUILD, IS_ROOT, SRC, Instance, alive, diag, done, is_,  # noqa: E402
-                       like, ok, prog, run, unprivileged_user, wait_for)
+from tern_test import (BUILD, IS_ROOT, SRC, alive, diag, done, is_,  # noqa: E402
+                       like, ok, pid_file, prog, run, unprivileged_user, wait_for)
 
 TERNCTL = prog("ternctl")
 TMP = os.path.join(SRC, "t", "tmp")
@@ -326,11 +325,7 @@ def lifecycle(d, as_nobody, who):
     pidfile = os.path.join(d, "data", "master.pid")
 
     def master_pid():
-        try:
-            with open(pidfile) as f:
-                return int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        return pid_file(pidfile)
 
     r = ctl(d, "start", as_nobody=as_nobody)
     if not is_(r.returncode, 0, "%s: ternctl start" % who):

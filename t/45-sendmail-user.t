@@ -6,38 +6,21 @@ uses public/pickup, with tern stopped terndrop writes the maildrop with
 the user's own rights; after the start pickup takes the file. mailq works
 for the instance's owner.
 """
-import grp
 import os
-import pwd
 import re
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import (IS_ROOT, SRC, alive, children_of, diag, done, is_, like, ok, prog,  # noqa: E402
-                       run, skip_all, unprivileged_user, wait_for)
+from tern_test import (alive, children_of, done, is_, like, ok, prog,  # noqa: E402
+                       run, skip_all, ordinary_user_dir, pid_file, wait_for)
 from sendmail_test import (all_queued, fix_master, listdir, pickup_failures, pickup_ready,  # noqa: E402
                            poke_pickup, queue_file, sendmail)
 
 for p in ("cleanup", "pickup", "sendmail", "terndrop", "terncat"):
     if not os.access(prog(p), os.X_OK):
         skip_all("%s is not built" % p)
-if IS_ROOT:
-    USER = unprivileged_user()
-    if USER is None or shutil.which("setpriv") is None:
-        skip_all("no user nobody or no setpriv")
-    PRE = ["setpriv", "--reuid=" + USER.pw_name, "--regid=" + grp.getgrgid(USER.pw_gid).gr_name,
-           "--clear-groups"]
-else:
-    USER = pwd.getpwuid(os.getuid())
-    PRE = []
-
-os.makedirs(os.path.join(SRC, "t", "tmp"), exist_ok=True)
-D = tempfile.mkdtemp(prefix="smuser-", dir=os.path.join(SRC, "t", "tmp"))
-os.chmod(D, 0o755)
-if IS_ROOT:
-    os.chown(D, USER.pw_uid, USER.pw_gid)
+USER, PRE, D = ordinary_user_dir("smuser-")
 
 
 def ctl(*args):
@@ -45,11 +28,7 @@ def ctl(*args):
 
 
 def master_pid():
-    try:
-        with open(os.path.join(D, "data", "master.pid")) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+    return pid_file(os.path.join(D, "data", "master.pid"))
 
 
 def cleanup():

@@ -44,12 +44,7 @@ r = inst.start()
 ok(r.returncode == 0, "instance starts")
 
 
-def sock(name):
-    for d in ("public", "private"):
-        p = os.path.join(Q, d, name)
-        if os.path.exists(p):
-            return p
-    return None
+sock = inst.socket
 
 
 ok(wait_for(lambda: sock("cleanup") and sock("qmgr"), 10), "cleanup and qmgr sockets exist")

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import BUILD, SRC, alive, children_of, diag, done, free_ports, is_, ok, skip_all, wait_for  # noqa: E402
+from tern_test import BUILD, SRC, alive, children_of, diag, done, free_ports, is_, ok, pid_file, skip_all, wait_for  # noqa: E402
 
 if shutil.which("swaks") is None or shutil.which("make") is None:
     skip_all("swaks or make is missing")
@@ -27,11 +27,7 @@ def make(target):
 
 
 def master_pid():
-    try:
-        with open(os.path.join(D, "data", "master.pid")) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+    return pid_file(os.path.join(D, "data", "master.pid"))
 
 
 def files(d):

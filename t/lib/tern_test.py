@@ -81,8 +81,9 @@ def done():
 
 
 def prog(name):
-    """Path of a built program."""
-    return os.path.join(BUILD, name)
+    """Path of a built program (test helpers such as tern-qgen are in BUILD/t/bin)."""
+    helper = os.path.join(BUILD, "t", "bin", name)
+    return helper if os.path.exists(helper) else os.path.join(BUILD, name)
 
 
 def run(args, check=False, input=None, timeout=60, env=None):
@@ -179,12 +180,14 @@ class Instance:
             f.write("%s = %s\n" % (name, value))
 
     def master_pid(self):
-        for p in (self.path("data", "master.pid"),):
-            try:
-                with open(p) as f:
-                    return int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
+        return pid_file(self.path("data", "master.pid"))
+
+    def socket(self, name):
+        """The path of service name's socket (public/ or private/ in the queue), or None."""
+        for d in ("public", "private"):
+            p = self.path("queue", d, name)
+            if os.path.exists(p):
+                return p
         return None
 
     def start(self):
@@ -227,3 +230,36 @@ def unprivileged_user():
         except KeyError:
             pass
     return None
+
+
+def ordinary_user_dir(prefix):
+    """For tests of an instance run by an ordinary user: (user, command
+    prefix that becomes the user, a fresh directory under t/tmp that the
+    user owns). As root the user is nobody, reached with setpriv; otherwise
+    it is the caller and the prefix is empty. skip_all when root has no
+    nobody or no setpriv."""
+    import grp
+    if IS_ROOT:
+        user = unprivileged_user()
+        if user is None or shutil.which("setpriv") is None:
+            skip_all("no user nobody or no setpriv")
+        pre = ["setpriv", "--reuid=" + user.pw_name, "--regid=" + grp.getgrgid(user.pw_gid).gr_name,
+               "--clear-groups"]
+    else:
+        user = pwd.getpwuid(os.getuid())
+        pre = []
+    os.makedirs(os.path.join(SRC, "t", "tmp"), exist_ok=True)
+    d = tempfile.mkdtemp(prefix=prefix, dir=os.path.join(SRC, "t", "tmp"))
+    os.chmod(d, 0o755)
+    if IS_ROOT:
+        os.chown(d, user.pw_uid, user.pw_gid)
+    return user, pre, d
+
+
+def pid_file(path):
+    """The PID in the first word of path, or None."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/str.h"
 #include "mail/sts_client.h"
 #include "mail/sts_policy.h"
 #include "tap.h"
@@ -237,8 +238,8 @@ static void test_match(void)
 
 	memset(&p, 0, sizeof(p));
 	p.nmx = 2;
-	strcpy(p.mx[0], "mx1.example.test");
-	strcpy(p.mx[1], "*.backup.example.test");
+	str_copy(p.mx[0], "mx1.example.test", sizeof(p.mx[0]));
+	str_copy(p.mx[1], "*.backup.example.test", sizeof(p.mx[1]));
 	ok(sts_mx_match(&p, "mx1.example.test"), "policy: exact pattern");
 	ok(sts_mx_match(&p, "b1.backup.example.test"), "policy: wildcard pattern");
 	ok(!sts_mx_match(&p, "mx2.example.test"), "policy: no pattern matches");
