@@ -312,12 +312,13 @@ bool cleanup_field_is(const char *text, size_t len, const char *name);
 /*
  * cleanup_commit - makes finished files durable without blocking the
  * event loop. Worker threads each run qfile_commit (write the rest, mark
- * complete, fsync the file) for one job; a sync thread then takes every
- * job committed so far and runs one qfile_dir_sync per directory for all
- * of them (group commit: the fsync starts after each of their commits
- * finished, as qfile.h requires), and hands them back to the event loop,
- * where done runs for each and then batch_end once. A job whose commit or
- * directory fsync failed has its file removed and err set.
+ * complete, fsync the file) for one job; then the worker, unless another
+ * one is at it already, takes every job committed so far and runs one
+ * qfile_dir_sync per directory for all of them (group commit: the fsync
+ * starts after each of their commits finished, as qfile.h requires), and
+ * hands them back to the event loop, where done runs for each and then
+ * batch_end once. A job whose commit or directory fsync failed has its
+ * file removed and err set.
  */
 struct cleanup_job {
 	struct qfile_writer *w;		/* NULL after a failure removed it */

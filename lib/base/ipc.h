@@ -11,16 +11,18 @@
  * inside a frame, and what the system said otherwise. Sends use
  * MSG_NOSIGNAL, so a gone peer is EPIPE, never SIGPIPE.
  *
- * Event-driven (daemons): struct ipc_conn wraps a libevent bufferevent.
- * Complete frames are delivered in order, as many per read as arrived; a
+ * Event-driven (daemons): struct ipc_conn watches a socket with libevent
+ * (one persistent read event; writes go straight to the socket at the end
+ * of the callback that queued them). Complete frames are delivered in order, as many per read as arrived; a
  * partial frame waits for the rest. A malformed or oversized frame, a
  * timeout, an I/O error or EOF closes the connection (the fd is closed at
  * once) and calls on_close exactly once with a reason to log, NULL for a
  * clean close (EOF between frames, or ipc_conn_finish done); the process
  * never exits because of a peer. on_close runs from the event loop, never
  * from inside an ipc_conn_* call. The owner frees the conn, from on_close
- * or later; ipc_conn_free is safe inside any callback. Writes on the event
- * side may raise SIGPIPE: daemons ignore it (the skeleton does).
+ * or later; ipc_conn_free is safe inside any callback. The event side
+ * sends with MSG_NOSIGNAL; only a pipe given as the fd could raise SIGPIPE,
+ * which daemons ignore (the skeleton does).
  *
  * Message content streams (DESIGN.md section 4): a stream is a sequence of
  * frames, each with one "chunk" (D, 1..IPC_CHUNK_MAX bytes), closed by a
