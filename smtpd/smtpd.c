@@ -88,6 +88,7 @@ static void smtpd_pre_jail(struct service *svc)
 	srv->bare = smtpd_bare_mode(srv->p->smtpd_bare_newline);
 	srv->tls_level = smtpd_tls_level_of(srv->p->smtpd_tls_security_level);
 	srv->line = xmalloc((size_t) srv->p->smtpd_line_length_limit + 1);
+	srv->rbuf = xmalloc(SMTPD_RBUF_SIZE);
 	smtpd_tls_init(srv);
 	smtpd_policy_init(srv);
 	smtpd_sasl_init(srv);

@@ -21,7 +21,7 @@
  *	smtpd_access.c	client screening: country (GeoIP), smtpd_client_access
  *	smtpd_screen.c	the screen service: bans, auth failures, harvesting, hijack, rates
  *
- * A session starts in SMTPD_IN_LOOKUP: no bufferevent yet, nothing read
+ * A session starts in SMTPD_IN_LOOKUP: no I/O set up yet, nothing read
  * or written, while the client's name is looked up (at most
  * smtpd_peername_timeout). Then smtpd_session_start logs the connect
  * line and runs the client checks; their verdict is kept in
@@ -56,7 +56,6 @@
 #include "mail/smtp_param.h"
 
 struct bufferevent;
-struct evbuffer;
 struct event;
 struct event_base;
 struct service;
@@ -113,8 +112,12 @@ struct smtpd_server {
 	unsigned npool;
 	unsigned long long seq;		/* sessions so far, for session ids */
 	char *line;			/* smtpd_line_length_limit + 1: the command being handled */
+	char *rbuf;			/* SMTPD_RBUF_SIZE: every plain read lands here first */
+	pid_t pid;			/* for session ids; 0 until the first session */
 	bool stopping;
 };
+
+#define SMTPD_RBUF_SIZE	(64 * 1024)	/* one plain read at most */
 
 /* states: which verbs are allowed (bits, so the verb table holds masks) */
 enum smtpd_state {
@@ -135,7 +138,14 @@ enum smtpd_input {
 	SMTPD_IN_WAIT,			/* cleanup's RESULT is due; no reading */
 	SMTPD_IN_CLOSING,		/* last reply queued; close when written */
 	SMTPD_IN_AUTH,			/* an AUTH verdict or its failure delay is due; no reading */
-	SMTPD_IN_LOOKUP,		/* before the greeting: client name lookup; no bufferevent yet */
+	SMTPD_IN_LOOKUP,		/* before the greeting: client name lookup; no I/O yet */
+};
+
+/* how the session talks to the client (smtpd_session.c) */
+enum smtpd_io {
+	SMTPD_IO_NONE,			/* before the greeting */
+	SMTPD_IO_PLAIN,			/* the socket itself: recv, send, our own events */
+	SMTPD_IO_TLS,			/* an OpenSSL bufferevent (465, or after STARTTLS) */
 };
 
 #define SMTPD_ENH_MAX	16
@@ -171,11 +181,24 @@ struct smtpd_content {
 struct smtpd_session {
 	struct smtpd_server *srv;
 	struct smtpd_session *next, *prev;
-	struct bufferevent *bev;	/* plain socket, or OpenSSL over it */
+	enum smtpd_io io;
 	int fd;
+	struct bufferevent *bev;	/* TLS: OpenSSL over the socket; NULL otherwise */
 	SSL *ssl;			/* owned by bev; NULL before TLS */
 	SSL *ssl_next;			/* STARTTLS: made before the 220, used after it */
 	struct event *resume;		/* run the input loop from the event loop */
+	struct event *flush;		/* plain: send the queued replies from the event loop */
+	struct event *rev;		/* plain: persistent read event, with smtpd_timeout */
+	struct event *wev;		/* plain: armed only while replies wait for the socket */
+	bool rd_on;			/* plain: reading wanted */
+	bool rd_armed;			/* plain: rev is in epoll */
+	bool wr_armed;			/* plain: wev is in epoll */
+	bool out_full;			/* the input loop waits for the client to read its replies */
+	const char *in_p;		/* plain: unused input: in s->in, or in srv->rbuf during a read */
+	size_t in_n;
+	bool in_shared;			/* in_p is in srv->rbuf (only inside smtpd_session_read_ev) */
+	struct buf in;			/* plain: input kept between reads (SMTPD_READ_HIGH at most) */
+	struct buf out;			/* plain: replies not yet written */
 	char id[32];			/* session id for cleanup and logs */
 	char addr[INET6_ADDRSTRLEN];	/* client address */
 	int port;
@@ -261,6 +284,10 @@ void smtpd_session_reading(struct smtpd_session *s, bool on);
 void smtpd_session_starttls(struct smtpd_session *s, SSL *ssl);
 /* smtpd_session_pending - input octets already received and not yet used */
 size_t smtpd_session_pending(struct smtpd_session *s);
+/* smtpd_session_view - that input: its length, and its first octet in *p (valid until the next consume) */
+size_t smtpd_session_view(struct smtpd_session *s, const char **p);
+/* smtpd_session_consume - the first n octets of the view are used */
+void smtpd_session_consume(struct smtpd_session *s, size_t n);
 /* smtpd_session_shutdown - SIGTERM: 421 4.3.2 now, or after the message under way */
 void smtpd_session_shutdown(struct smtpd_session *s);
 
@@ -289,8 +316,8 @@ const char *smtpd_proto_name(const struct smtpd_session *s);
 void smtpd_data_begin(struct smtpd_session *s);
 /* smtpd_bdat_command - BDAT: parse, check, then read the chunk */
 void smtpd_bdat_command(struct smtpd_session *s, const char *arg, size_t len);
-/* smtpd_data_input - consume content from in; false when the loop must stop */
-bool smtpd_data_input(struct smtpd_session *s, struct evbuffer *in);
+/* smtpd_data_input - consume content from the session's input; false when the loop must stop */
+bool smtpd_data_input(struct smtpd_session *s);
 /* smtpd_data_reset - forget the content state (end of transaction) */
 void smtpd_data_reset(struct smtpd_session *s);
 /* called by smtpd_cleanup.c */

@@ -40,15 +40,12 @@
 #include <ctype.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "base/msg.h"
 #include "base/str.h"
 #include "mail/cleanup_proto.h"
 #include "smtpd.h"
 
 #define SMTPD_BACKLOG	(1024 * 1024)	/* octets queued for cleanup before we stop reading */
-#define SMTPD_PEEK_VEC	16
 
 /* scanner states */
 enum { SC_BOL, SC_TEXT, SC_CR, SC_DOT, SC_DOT_CR };
@@ -413,33 +410,23 @@ void smtpd_bdat_command(struct smtpd_session *s, const char *arg, size_t len)
 }
 
 /* smtpd_data_input - content from in: false when the input loop must stop */
-bool smtpd_data_input(struct smtpd_session *s, struct evbuffer *in)
+bool smtpd_data_input(struct smtpd_session *s)
 {
 	struct smtpd_content *d = &s->data;
-	struct evbuffer_iovec v[SMTPD_PEEK_VEC];
-	size_t have = evbuffer_get_length(in), want, used = 0;
+	const char *p;
+	size_t have = smtpd_session_view(s, &p), want, used;
 	bool end = false;
-	int nv;
 
 	if (have == 0)
 		return false;
 	want = have;
 	if (s->input == SMTPD_IN_BDAT && d->chunk_left < want)
 		want = (size_t) d->chunk_left;
-	nv = evbuffer_peek(in, (ev_ssize_t) want, NULL, v, SMTPD_PEEK_VEC);
-	if (nv > SMTPD_PEEK_VEC)
-		nv = SMTPD_PEEK_VEC;
-	for (int i = 0; i < nv && used < want && !end; i++) {
-		size_t n = v[i].iov_len;
-
-		if (n > want - used)
-			n = want - used;
-		if (s->input == SMTPD_IN_BDAT && (d->chunk_fail.code != 0 || d->fail.code != 0))
-			used += n;		/* a refused chunk is only read */
-		else
-			used += smtpd_scan(s, v[i].iov_base, n, &end);
-	}
-	evbuffer_drain(in, used);
+	if (s->input == SMTPD_IN_BDAT && (d->chunk_fail.code != 0 || d->fail.code != 0))
+		used = want;		/* a refused chunk is only read */
+	else
+		used = smtpd_scan(s, p, want, &end);
+	smtpd_session_consume(s, used);
 	if (d->out.len >= IPC_CHUNK_MAX / 2)
 		smtpd_data_flush(s);
 	if (s->input == SMTPD_IN_DATA && end) {
@@ -458,7 +445,7 @@ bool smtpd_data_input(struct smtpd_session *s, struct evbuffer *in)
 		smtpd_session_reading(s, false);
 		return false;
 	}
-	return used > 0 && evbuffer_get_length(in) > 0;
+	return used > 0 && smtpd_session_pending(s) > 0;
 }
 
 /* smtpd_data_drained - cleanup caught up: read again */

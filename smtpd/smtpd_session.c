@@ -2,28 +2,48 @@
  * smtpd_session - one SMTP connection: input, replies, time limits,
  * TLS switch-over and close.
  *
- * Before the greeting (SMTPD_IN_LOOKUP) a session has no bufferevent:
- * smtpd_peer.c finds the client's name, smtpd_session_start logs the
- * connect line and runs the client checks (smtpd_access.c, and the
- * screen service's ban list, smtpd_screen.c), and smtpd_session_ready
- * sets up the bufferevent and greets, or says the refusal and closes.
+ * Before the greeting (SMTPD_IN_LOOKUP) a session has no I/O set up
+ * (SMTPD_IO_NONE): smtpd_peer.c finds the client's name,
+ * smtpd_session_start logs the connect line and runs the client checks
+ * (smtpd_access.c, and the screen service's ban list, smtpd_screen.c),
+ * and smtpd_session_ready sets up the I/O and greets, or says the
+ * refusal and closes.
  *
- * Input is read by a libevent bufferevent: a plain socket one, replaced
- * after STARTTLS (or from the start on port 465) by an OpenSSL one on
- * the same descriptor. The input loop takes what is buffered: command
- * lines (at most smtpd_line_length_limit octets, CRLF included) go to
- * smtpd_proto.c, content to smtpd_data.c; it stops while the session
- * waits for cleanup, while cleanup is behind (flow control), and while
- * TLS is being set up.
+ * I/O has two forms behind one small interface (smtpd_session_view and
+ * _consume for input, smtpd_reply and smtpd_write for output,
+ * smtpd_session_reading), so the protocol code does not care which:
  *
- * Invariants: the plain bufferevent never owns the descriptor (the
- * session closes it; the OpenSSL one owns it and the SSL). At STARTTLS
- * every plaintext octet received after the command is discarded before
- * the handshake starts, and the switch waits until the 220 is written.
- * Replies are queued and written when the loop runs, so a pipelined
- * group is answered with one write. The session is freed only from the
- * event loop (resume event or a bufferevent callback), never from inside
- * a command handler.
+ *  - plain (SMTPD_IO_PLAIN), done here because every system call and
+ *    wake-up counts: one persistent read event per session (with
+ *    smtpd_timeout), armed once; a read is one recv() into the process's
+ *    shared read buffer, whose input is used in place, and only what is
+ *    left over (a partial line, input behind a wait) is kept in the
+ *    session (s->in, at most SMTPD_READ_HIGH). "Reading off" is only a
+ *    flag: the event leaves epoll the first time it fires while off (a
+ *    client that waits for its reply costs no epoll_ctl), and comes back
+ *    when reading is on again. Replies are queued in s->out and written
+ *    with one send() once the event loop is done with the callback that
+ *    made them (the flush event), so a pipelined group is answered with
+ *    one write; the write event is armed only while output waits for the
+ *    socket (EAGAIN or a short write).
+ *  - TLS (SMTPD_IO_TLS): a libevent OpenSSL bufferevent, from the start
+ *    on port 465 or after STARTTLS on the same descriptor; its buffers
+ *    are the session's input and output.
+ *
+ * The input loop takes what is buffered: command lines (at most
+ * smtpd_line_length_limit octets, CRLF included) go to smtpd_proto.c,
+ * content to smtpd_data.c; it stops while the session waits for
+ * cleanup, while cleanup is behind (flow control), while TLS is being
+ * set up, and while SMTPD_OUT_HIGH octets of replies wait for a client
+ * that does not read them.
+ *
+ * Invariants: the OpenSSL bufferevent owns the descriptor and the SSL;
+ * otherwise the session closes the descriptor. At STARTTLS every
+ * plaintext octet received after the command is discarded before the
+ * handshake starts, and the switch waits until the 220 is written.
+ * Every buffer of client input is bounded (SMTPD_READ_HIGH). The
+ * session is freed only from the event loop (an event callback of its
+ * own), never from inside a command handler.
  *
  * Failures: a read timeout gets "421 4.4.2" and a close; a write timeout,
  * an I/O error, EOF or a failed handshake closes at once. Each is logged
@@ -51,13 +71,46 @@
 #include "smtpd.h"
 
 #define SMTPD_READ_HIGH	(256 * 1024)	/* input buffered at most */
+#define SMTPD_READ_MORE	(16 * 1024)	/* one read behind kept input */
+#define SMTPD_OUT_HIGH	(64 * 1024)	/* replies queued before the input loop waits */
+#define SMTPD_OUT_MAX	(1024 * 1024)	/* replies queued at most: SMTPD_OUT_HIGH plus the last command's */
+#define SMTPD_IN_KEEP	4096		/* kept-input memory given back above this when empty */
 
 static void smtpd_session_set_bev(struct smtpd_session *s, struct bufferevent *bev);
+
+/* smtpd_session_out_pending - reply octets not yet written to the socket */
+static size_t smtpd_session_out_pending(struct smtpd_session *s)
+{
+	switch (s->io) {
+	case SMTPD_IO_PLAIN:
+		return s->out.len;
+	case SMTPD_IO_TLS:
+		return evbuffer_get_length(bufferevent_get_output(s->bev));
+	case SMTPD_IO_NONE:
+		break;
+	}
+	return 0;
+}
 
 /* smtpd_session_output_empty - nothing left to write */
 static bool smtpd_session_output_empty(struct smtpd_session *s)
 {
-	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0;
+	return smtpd_session_out_pending(s) == 0;
+}
+
+/* smtpd_session_io_free - plain: the events and buffers (the descriptor stays open) */
+static void smtpd_session_io_free(struct smtpd_session *s)
+{
+	if (s->rev != NULL)
+		event_free(s->rev);
+	if (s->wev != NULL)
+		event_free(s->wev);
+	s->rev = s->wev = NULL;
+	s->rd_on = s->rd_armed = s->wr_armed = false;
+	buf_free(&s->in);
+	buf_free(&s->out);
+	s->in_p = NULL;
+	s->in_n = 0;
 }
 
 /* smtpd_session_close - log, release everything, tell the skeleton */
@@ -71,58 +124,117 @@ static void smtpd_session_close(struct smtpd_session *s)
 	smtpd_peer_session_end(s);
 	smtpd_screen_session_end(s);
 	smtpd_proto_disconnect_log(s);
-	if (s->bev == NULL) {
-		close(s->fd);		/* before the greeting: no bufferevent yet */
-	} else {
-		bool owns_fd = s->ssl != NULL;
-
+	if (s->io == SMTPD_IO_TLS) {
 		/* a clean end: close_notify, so the client knows it saw everything */
 		if (s->tls && s->input == SMTPD_IN_CLOSING && smtpd_session_output_empty(s))
 			SSL_shutdown(s->ssl);
-		bufferevent_free(s->bev);
-		if (!owns_fd)
-			close(s->fd);
+		bufferevent_free(s->bev);	/* owns the descriptor and the SSL */
+	} else {
+		smtpd_session_io_free(s);	/* nothing to free before the greeting */
+		close(s->fd);
 	}
 	if (s->ssl_next != NULL)
 		SSL_free(s->ssl_next);
 	event_free(s->resume);
+	event_free(s->flush);
 	attr_list_free(&s->begin);
 	buf_free(&s->data.out);
 	smtpd_server_remove(srv, s);
 	free(s);
 }
 
-/* smtpd_session_line - take one command line from in: true when one was used */
-static bool smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
+/* smtpd_session_view - the input received and not used yet: its length, *p its start */
+size_t smtpd_session_view(struct smtpd_session *s, const char **p)
+{
+	struct evbuffer *in;
+	size_t n;
+
+	switch (s->io) {
+	case SMTPD_IO_PLAIN:
+		*p = s->in_p;
+		return s->in_n;
+	case SMTPD_IO_TLS:
+		in = bufferevent_get_input(s->bev);
+		if ((n = evbuffer_get_length(in)) == 0)
+			break;
+		/* at most SMTPD_READ_HIGH plus one read (the watermark): one copy when it is in pieces */
+		if ((*p = (const char *) evbuffer_pullup(in, -1)) == NULL)
+			msg_fatal("smtpd_session_view: out of memory");
+		return n;
+	case SMTPD_IO_NONE:
+		break;
+	}
+	*p = NULL;
+	return 0;
+}
+
+/* smtpd_session_consume - the first n octets of the view are used */
+void smtpd_session_consume(struct smtpd_session *s, size_t n)
+{
+	if (n == 0)
+		return;
+	if (s->io == SMTPD_IO_TLS) {
+		evbuffer_drain(bufferevent_get_input(s->bev), n);
+		return;
+	}
+	if (s->io != SMTPD_IO_PLAIN || n > s->in_n)
+		msg_panic("smtpd_session_consume: %zu octets of %zu", n, s->in_n);
+	s->in_p += n;
+	s->in_n -= n;
+}
+
+/* smtpd_session_keep - after a read: what is left of the shared read buffer moves to s->in */
+static void smtpd_session_keep(struct smtpd_session *s)
+{
+	bool shared = s->in_shared;
+
+	s->in_shared = false;
+	if (s->io != SMTPD_IO_PLAIN)
+		return;
+	if (s->in_n == 0) {
+		s->in_p = NULL;
+		buf_reset(&s->in);
+		if (s->in.cap > SMTPD_IN_KEEP)
+			buf_free(&s->in);	/* idle sessions stay small */
+		return;
+	}
+	if (shared) {
+		buf_reset(&s->in);
+		if (buf_append(&s->in, s->in_p, s->in_n) < 0)
+			msg_panic("smtpd_session_keep: %zu octets over the input limit", s->in_n);
+		s->in_p = s->in.data;
+	}
+}
+
+/* smtpd_session_line - take one command line from the input: true when one was used */
+static bool smtpd_session_line(struct smtpd_session *s)
 {
 	struct smtpd_server *srv = s->srv;
 	size_t limit = (size_t) srv->p->smtpd_line_length_limit;
-	size_t have = evbuffer_get_length(in);
-	struct evbuffer_ptr eol;
-	size_t eol_len = 0, n, len;
+	const char *p, *lf;
+	size_t have = smtpd_session_view(s, &p), n, len;
 	char *line;
 
 	if (have == 0)
 		return false;
-	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-	if (eol.pos < 0) {
+	if ((lf = memchr(p, '\n', have)) == NULL) {
 		if (s->discard_line || have >= limit) {
 			/* over-long: drop what we have, answer when its LF comes */
 			s->discard_line = true;
-			evbuffer_drain(in, have);
+			smtpd_session_consume(s, have);
 		}
 		return false;
 	}
-	n = (size_t) eol.pos + 1;
+	n = (size_t) (lf - p) + 1;
 	if (s->discard_line || n > limit) {
-		evbuffer_drain(in, n);
+		smtpd_session_consume(s, n);
 		s->discard_line = false;
 		smtpd_reply(s, 500, "5.5.2", "Error: line too long");
 		return true;
 	}
 	line = srv->line;		/* n <= limit: it fits */
-	if (evbuffer_remove(in, line, n) != (int) n)
-		msg_panic("smtpd_session_line: evbuffer_remove lost bytes");
+	memcpy(line, p, n);
+	smtpd_session_consume(s, n);
 	line[n] = '\0';
 	if (n >= 2 && line[n - 2] == '\r') {
 		len = n - 2;
@@ -139,8 +251,20 @@ static bool smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
 		smtpd_reply(s, 500, "5.5.2", "Error: bare <CR> received");
 		return true;
 	}
-	smtpd_proto_command(s, line, len, evbuffer_get_length(in) > 0);
+	smtpd_proto_command(s, line, len, smtpd_session_pending(s) > 0);
 	return true;
+}
+
+/* smtpd_session_arm - plain: the read event back into epoll when reading is on and there is room */
+static void smtpd_session_arm(struct smtpd_session *s)
+{
+	struct timeval tv = {(time_t) s->srv->p->smtpd_timeout, 0};
+
+	if (s->io != SMTPD_IO_PLAIN || !s->rd_on || s->rd_armed || s->in_n >= SMTPD_READ_HIGH)
+		return;
+	if (event_add(s->rev, &tv) < 0)
+		msg_fatal("smtpd_session_arm: event_add failed");
+	s->rd_armed = true;
 }
 
 /* smtpd_session_input - use buffered input until it runs out or must wait */
@@ -148,19 +272,22 @@ static void smtpd_session_input(struct smtpd_session *s)
 {
 	struct smtpd_server *srv = s->srv;
 
-	while (s->bev != NULL && !s->paused) {
-		struct evbuffer *in = bufferevent_get_input(s->bev);
+	while (s->io != SMTPD_IO_NONE && !s->paused) {
 		bool more;
 
+		if (smtpd_session_out_pending(s) >= SMTPD_OUT_HIGH) {
+			s->out_full = true;	/* the client does not read: go on when it did */
+			break;
+		}
 		switch (s->input) {
 		case SMTPD_IN_COMMAND:
 			if (!smtpd_screen_gate(s))
 				return;		/* a screen answer is due, or the session is closing */
-			more = smtpd_session_line(s, in);
+			more = smtpd_session_line(s);
 			break;
 		case SMTPD_IN_DATA:
 		case SMTPD_IN_BDAT:
-			more = smtpd_data_input(s, in);
+			more = smtpd_data_input(s);
 			break;
 		default:
 			return;
@@ -172,8 +299,9 @@ static void smtpd_session_input(struct smtpd_session *s)
 			return;
 		}
 		if (!more)
-			return;
+			break;
 	}
+	smtpd_session_arm(s);		/* room again after a full buffer */
 }
 
 /* smtpd_session_tls_switch - the 220 is written: wrap the socket in TLS */
@@ -183,8 +311,8 @@ static void smtpd_session_tls_switch(struct smtpd_session *s)
 	SSL *ssl = s->ssl_next;
 
 	s->ssl_next = NULL;
-	bufferevent_free(s->bev);		/* the plain one: fd stays open */
-	s->bev = NULL;
+	smtpd_session_io_free(s);	/* the plain events: the descriptor stays open */
+	s->io = SMTPD_IO_NONE;
 	bev = bufferevent_openssl_socket_new(s->srv->base, s->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
@@ -193,29 +321,165 @@ static void smtpd_session_tls_switch(struct smtpd_session *s)
 	smtpd_session_set_bev(s, bev);
 }
 
-/* smtpd_session_read_cb - input arrived */
+/* smtpd_session_drained - every reply is written: close, switch to TLS, or read on */
+static void smtpd_session_drained(struct smtpd_session *s)
+{
+	if (s->input == SMTPD_IN_CLOSING) {
+		smtpd_session_close(s);
+	} else if (s->input == SMTPD_IN_HANDSHAKE && s->ssl_next != NULL) {
+		smtpd_session_tls_switch(s);
+	} else if (s->out_full) {
+		s->out_full = false;
+		smtpd_session_resume(s);
+	}
+}
+
+/* smtpd_session_lost - EOF or an I/O error: log unless closing anyway, and close */
+static void smtpd_session_lost(struct smtpd_session *s)
+{
+	if (s->input != SMTPD_IN_CLOSING)
+		msg_info("lost connection after %s from %s", s->last_verb, s->peer);
+	smtpd_session_close(s);
+}
+
+/* smtpd_session_send - plain: write the queued replies; wait for the socket only when it is full */
+static void smtpd_session_send(struct smtpd_session *s)
+{
+	struct timeval tv = {(time_t) s->srv->p->smtpd_timeout, 0};
+	ssize_t n;
+
+	while (s->out.len > 0) {
+		n = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			smtpd_session_lost(s);
+			return;
+		}
+		if (n >= 0 && (size_t) n == s->out.len) {
+			buf_reset(&s->out);
+			break;
+		}
+		if (n > 0)
+			buf_consume(&s->out, (size_t) n);
+		/* the socket is full: the rest when it has room, within smtpd_timeout */
+		if (!s->wr_armed) {
+			if (event_add(s->wev, &tv) < 0)
+				msg_fatal("smtpd_session_send: event_add failed");
+			s->wr_armed = true;
+		}
+		return;
+	}
+	if (s->wr_armed) {
+		event_del(s->wev);
+		s->wr_armed = false;
+	}
+	smtpd_session_drained(s);
+}
+
+/* smtpd_session_flush_cb - plain: the callback that queued replies is done: write them */
+static void smtpd_session_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	(void) fd;
+	(void) what;
+	if (s->io == SMTPD_IO_PLAIN && !s->wr_armed && s->out.len > 0)
+		smtpd_session_send(s);
+}
+
+/* smtpd_session_write_ev - plain: the socket has room again, or the write time limit passed */
+static void smtpd_session_write_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	(void) fd;
+	if (what & EV_TIMEOUT) {
+		msg_info("timeout after %s from %s", s->last_verb, s->peer);
+		smtpd_session_close(s);
+		return;
+	}
+	smtpd_session_send(s);
+}
+
+/* smtpd_session_read_ev - plain: input (or EOF) is there, or the read time limit passed */
+static void smtpd_session_read_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+	struct smtpd_server *srv = s->srv;
+	char *dst;
+	size_t room;
+	ssize_t n;
+
+	if (!s->rd_on || s->in_n >= SMTPD_READ_HIGH) {
+		/* not reading now: out of epoll until smtpd_session_arm */
+		event_del(s->rev);
+		s->rd_armed = false;
+		return;
+	}
+	if (what & EV_TIMEOUT) {
+		msg_info("timeout after %s from %s", s->last_verb, s->peer);
+		smtpd_reply_noerr(s, 421, "4.4.2", "%s Error: timeout exceeded", srv->g->myhostname);
+		smtpd_session_finish(s);
+		return;
+	}
+	if (s->in_n == 0) {
+		dst = srv->rbuf;	/* the usual case: used in place, the rest kept */
+		room = SMTPD_RBUF_SIZE;
+	} else {
+		/* input kept from before: read behind it, within SMTPD_READ_HIGH */
+		room = SMTPD_READ_HIGH - s->in_n;
+		if (room > SMTPD_READ_MORE)
+			room = SMTPD_READ_MORE;
+		if (s->in_p != s->in.data) {
+			memmove(s->in.data, s->in_p, s->in_n);
+			buf_truncate(&s->in, s->in_n);
+		}
+		if (buf_reserve(&s->in, room) < 0)
+			msg_panic("smtpd_session_read_ev: input limit");
+		dst = s->in.data + s->in.len;
+	}
+	n = recv(fd, dst, room, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		s->in_p = s->in_n ? s->in.data : NULL;
+		return;
+	}
+	if (n <= 0) {
+		smtpd_session_lost(s);	/* EOF (0) or an error */
+		return;
+	}
+	if (s->in_n == 0) {
+		s->in_p = srv->rbuf;
+		s->in_shared = true;	/* until smtpd_session_keep, below */
+	} else {
+		s->in.len += (size_t) n;
+		s->in.data[s->in.len] = '\0';
+		s->in_p = s->in.data;
+	}
+	s->in_n += (size_t) n;
+	smtpd_session_input(s);
+	smtpd_session_keep(s);
+}
+
+/* smtpd_session_read_cb - TLS: input arrived */
 static void smtpd_session_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void) bev;
 	smtpd_session_input(arg);
 }
 
-/* smtpd_session_write_cb - the output is written */
+/* smtpd_session_write_cb - TLS: the output is written */
 static void smtpd_session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtpd_session *s = arg;
 
 	(void) bev;
 	/* a callback may come late, for output written before the last reply */
-	if (!smtpd_session_output_empty(s))
-		return;
-	if (s->input == SMTPD_IN_CLOSING)
-		smtpd_session_close(s);
-	else if (s->input == SMTPD_IN_HANDSHAKE && s->ssl_next != NULL)
-		smtpd_session_tls_switch(s);
+	if (smtpd_session_output_empty(s))
+		smtpd_session_drained(s);
 }
 
-/* smtpd_session_event_cb - EOF, error, time limit, or the handshake is done */
+/* smtpd_session_event_cb - TLS: EOF, error, time limit, or the handshake is done */
 static void smtpd_session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtpd_session *s = arg;
@@ -264,7 +528,7 @@ static void smtpd_session_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void) fd;
 	(void) what;
 	if (s->input == SMTPD_IN_CLOSING) {
-		if (s->bev == NULL || smtpd_session_output_empty(s))
+		if (smtpd_session_output_empty(s))
 			smtpd_session_close(s);
 		return;
 	}
@@ -276,17 +540,33 @@ static void smtpd_session_resume_cb(evutil_socket_t fd, short what, void *arg)
 	smtpd_session_input(s);
 }
 
-/* smtpd_session_set_bev - install a bufferevent with our callbacks and limits */
+/* smtpd_session_set_plain - the plain socket: a persistent read event, a write event for full sockets */
+static void smtpd_session_set_plain(struct smtpd_session *s)
+{
+	struct event_base *base = s->srv->base;
+
+	s->io = SMTPD_IO_PLAIN;
+	s->rev = event_new(base, s->fd, EV_READ | EV_PERSIST, smtpd_session_read_ev, s);
+	s->wev = event_new(base, s->fd, EV_WRITE | EV_PERSIST, smtpd_session_write_ev, s);
+	if (s->rev == NULL || s->wev == NULL)
+		msg_fatal("smtpd_session_set_plain: event_new failed");
+	buf_init(&s->in, SMTPD_READ_HIGH);
+	buf_init(&s->out, SMTPD_OUT_MAX);
+	s->rd_on = true;
+	smtpd_session_arm(s);
+}
+
+/* smtpd_session_set_bev - TLS: install a bufferevent with our callbacks and limits */
 static void smtpd_session_set_bev(struct smtpd_session *s, struct bufferevent *bev)
 {
 	struct timeval tv = {(time_t) s->srv->p->smtpd_timeout, 0};
 
+	s->io = SMTPD_IO_TLS;
 	s->bev = bev;
 	bufferevent_setcb(bev, smtpd_session_read_cb, smtpd_session_write_cb, smtpd_session_event_cb, s);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, SMTPD_READ_HIGH);
-	if (s->ssl != NULL)
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -328,12 +608,17 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 	s->input = SMTPD_IN_COMMAND;
 	s->last_verb = "CONNECT";
 	s->verb = -1;
-	str_fmt(s->id, sizeof(s->id), "%lx.%llx", (long) getpid(), ++srv->seq);
+	if (srv->pid == 0)
+		srv->pid = getpid();	/* once: smtpd never forks */
+	str_fmt(s->id, sizeof(s->id), "%lx.%llx", (long) srv->pid, ++srv->seq);
 	attr_list_init(&s->begin);
 	buf_init(&s->data.out, 2 * IPC_CHUNK_MAX + 16);
 	smtpd_session_peer(s);
 	smtpd_server_add(srv, s);
 	s->resume = event_new(srv->base, -1, 0, smtpd_session_resume_cb, s);
+	s->flush = event_new(srv->base, -1, 0, smtpd_session_flush_cb, s);
+	if (s->resume == NULL || s->flush == NULL)
+		msg_fatal("smtpd_session_open: event_new failed");
 	smtpd_peer_lookup(s);		/* smtpd_session_start when the name is known */
 }
 
@@ -389,10 +674,7 @@ void smtpd_session_ready(struct smtpd_session *s)
 		smtpd_session_set_bev(s, bev);
 		return;
 	}
-	bev = bufferevent_socket_new(srv->base, fd, 0);
-	if (bev == NULL)
-		msg_fatal("bufferevent_socket_new failed");
-	smtpd_session_set_bev(s, bev);
+	smtpd_session_set_plain(s);
 	if (srv->stopping || s->stopping) {
 		smtpd_reply_noerr(s, 421, "4.3.2", "%s Service shutting down", srv->g->myhostname);
 		smtpd_session_finish(s);
@@ -413,17 +695,19 @@ static void smtpd_reply_va(struct smtpd_session *s, bool count, int code, const 
 			   const char *fmt, va_list ap)
 {
 	char text[SMTPD_TEXT_MAX];
+	char line[SMTPD_TEXT_MAX + SMTPD_ENH_MAX + 16];
 	int n;
 
-	if (s->bev == NULL || s->input == SMTPD_IN_CLOSING)
+	if (s->io == SMTPD_IO_NONE || s->input == SMTPD_IN_CLOSING)
 		return;
 	vsnprintf(text, sizeof(text), fmt, ap);
 	if (enh != NULL)
-		n = evbuffer_add_printf(bufferevent_get_output(s->bev), "%d %s %s\r\n", code, enh, text);
+		n = snprintf(line, sizeof(line), "%d %s %s\r\n", code, enh, text);
 	else
-		n = evbuffer_add_printf(bufferevent_get_output(s->bev), "%d %s\r\n", code, text);
-	if (n < 0)
-		msg_fatal("smtpd_reply: out of memory");
+		n = snprintf(line, sizeof(line), "%d %s\r\n", code, text);
+	if (n < 0 || (size_t) n >= sizeof(line))
+		msg_panic("smtpd_reply: reply line too long");	/* the sizes above make it fit */
+	smtpd_write(s, line, (size_t) n);
 	if (count && code >= 400)
 		s->errors++;
 	smtpd_proto_settle(s, code);
@@ -470,10 +754,25 @@ void smtpd_reply_kept(struct smtpd_session *s, const struct smtpd_reply *r)
 /* smtpd_write - queue raw text */
 void smtpd_write(struct smtpd_session *s, const char *text, size_t len)
 {
-	if (s->bev == NULL || s->input == SMTPD_IN_CLOSING)
+	switch (s->io) {
+	case SMTPD_IO_NONE:
 		return;
-	if (evbuffer_add(bufferevent_get_output(s->bev), text, len) < 0)
-		msg_fatal("smtpd_write: out of memory");
+	case SMTPD_IO_PLAIN:
+		if (s->input == SMTPD_IN_CLOSING)
+			return;
+		/* the input loop stops at SMTPD_OUT_HIGH: more is a broken invariant */
+		if (buf_append(&s->out, text, len) < 0)
+			msg_panic("smtpd_write: %zu octets of replies queued", s->out.len);
+		if (!s->wr_armed)
+			event_active(s->flush, EV_TIMEOUT, 1);	/* one send when this callback is done */
+		return;
+	case SMTPD_IO_TLS:
+		if (s->input == SMTPD_IN_CLOSING)
+			return;
+		if (evbuffer_add(bufferevent_get_output(s->bev), text, len) < 0)
+			msg_fatal("smtpd_write: out of memory");
+		return;
+	}
 }
 
 /* smtpd_session_finish - no more input; close when the output is written */
@@ -482,8 +781,7 @@ void smtpd_session_finish(struct smtpd_session *s)
 	if (s->input == SMTPD_IN_CLOSING)
 		return;
 	s->input = SMTPD_IN_CLOSING;
-	if (s->bev != NULL)
-		bufferevent_disable(s->bev, EV_READ);
+	smtpd_session_reading(s, false);
 	smtpd_session_resume(s);
 }
 
@@ -496,34 +794,57 @@ void smtpd_session_resume(struct smtpd_session *s)
 /* smtpd_session_reading - reading from the client on or off */
 void smtpd_session_reading(struct smtpd_session *s, bool on)
 {
-	if (s->bev == NULL)
+	struct timeval tv = {(time_t) s->srv->p->smtpd_timeout, 0};
+	bool ok = on && s->input != SMTPD_IN_CLOSING && s->input != SMTPD_IN_WAIT && s->input != SMTPD_IN_AUTH &&
+	    !s->paused;
+
+	switch (s->io) {
+	case SMTPD_IO_NONE:
 		return;
-	if (on && s->input != SMTPD_IN_CLOSING && s->input != SMTPD_IN_WAIT && s->input != SMTPD_IN_AUTH &&
-	    !s->paused)
-		bufferevent_enable(s->bev, EV_READ);
-	else if (!on)
-		bufferevent_disable(s->bev, EV_READ);
+	case SMTPD_IO_TLS:
+		if (ok)
+			bufferevent_enable(s->bev, EV_READ);
+		else if (!on)
+			bufferevent_disable(s->bev, EV_READ);
+		return;
+	case SMTPD_IO_PLAIN:
+		if (ok && !s->rd_on && s->rd_armed && event_add(s->rev, &tv) < 0)
+			msg_fatal("smtpd_session_reading: event_add failed");	/* a fresh time limit */
+		if (ok)
+			s->rd_on = true;
+		else if (!on)
+			s->rd_on = false;	/* the event leaves epoll only if input comes */
+		smtpd_session_arm(s);
+		return;
+	}
 }
 
 /* smtpd_session_pending - input received and not used yet */
 size_t smtpd_session_pending(struct smtpd_session *s)
 {
-	return s->bev ? evbuffer_get_length(bufferevent_get_input(s->bev)) : 0;
+	switch (s->io) {
+	case SMTPD_IO_PLAIN:
+		return s->in_n;
+	case SMTPD_IO_TLS:
+		return evbuffer_get_length(bufferevent_get_input(s->bev));
+	case SMTPD_IO_NONE:
+		break;
+	}
+	return 0;
 }
 
 /* smtpd_session_starttls - the 220 is queued: drop plaintext, then switch */
 void smtpd_session_starttls(struct smtpd_session *s, SSL *ssl)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	size_t junk = evbuffer_get_length(in);
+	size_t junk = smtpd_session_pending(s);
 
 	s->input = SMTPD_IN_HANDSHAKE;
 	s->ssl_next = ssl;
-	bufferevent_disable(s->bev, EV_READ);
+	smtpd_session_reading(s, false);
 	if (junk > 0) {
 		/* CVE-2011-0411 class: nothing sent before the handshake may count */
 		msg_info("discarding %zu octets of plaintext pipelined after STARTTLS from %s", junk, s->peer);
-		evbuffer_drain(in, junk);
+		smtpd_session_consume(s, junk);
 	}
 	smtpd_session_resume(s);	/* switches when the 220 is written */
 }
