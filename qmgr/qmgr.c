@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/mem.h"
 #include "base/msg.h"
@@ -126,6 +127,7 @@ static void qmgr_post_jail(struct service *svc)
 	long long fds = qmgr_fd_limit();
 
 	qmgr.base = service_base(svc);
+	qmgr.started = time(NULL);
 	qmgr.p.dest_concurrency = own->default_destination_concurrency_limit;
 	qmgr.p.dest_rcpt_limit = own->default_destination_recipient_limit;
 	qmgr.p.failed_cohort_limit = own->default_destination_concurrency_failed_cohort_limit;
@@ -155,6 +157,7 @@ static void qmgr_post_jail(struct service *svc)
 				   err, sizeof(err));
 	if (qmgr.resolve == NULL)
 		msg_fatal("%s", err);
+	qmgr_fresh_init();
 	qmgr_control_init();
 	qmgr_scan_init();
 }
@@ -176,6 +179,7 @@ static void qmgr_shutdown(void)
 	qmgr_bounce_free();
 	qmgr_deliver_free();
 	qmgr_msg_free_all();
+	qmgr_fresh_free();
 	resolve_free(qmgr.resolve);
 	qmgr.resolve = NULL;
 	if (qmgr.base)

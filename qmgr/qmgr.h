@@ -15,7 +15,10 @@
  * only when it has no entry waiting or in flight and no notice pending;
  * every recipient is handed to at most one agent at a time. A file that
  * a delivery agent has locked (deliver_agent.h) is never scheduled: it
- * waits in qmgr_control.c's list until the lock is gone.
+ * waits in qmgr_control.c's list until the lock is gone. A message that
+ * qmgr_fresh.c calls fresh (new since this qmgr started, never deferred,
+ * never held or requeued) has no defer/ or bounce/ file and no agent: its
+ * lock is not tested and no reason file is removed for it.
  */
 #ifndef TERN_QMGR_QMGR_H
 #define TERN_QMGR_QMGR_H
@@ -61,6 +64,8 @@ struct qmgr_msg {
 	bool notice_failed;
 	char *last_reason;		/* the last deferral reason, for expiry */
 	char last_dsn[16];
+	bool side;			/* defer/QID or bounce/QID may exist */
+	bool unsynced;			/* qmgr wrote slots or the Q record since the last sync */
 	enum qmgr_action action;	/* requested: done when nothing is outstanding */
 	char *action_reason;		/* for the log line, or NULL */
 	struct qmgr_msg *prev, *next;
@@ -83,6 +88,7 @@ struct qmgr {
 	struct qmgr_msg *msgs;		/* active messages */
 	long nactive;
 	long long next_deferred_due;	/* earliest next attempt we set; 0 none */
+	long long started;		/* time(NULL) when this qmgr started (qmgr_fresh.c) */
 };
 
 extern struct qmgr qmgr;
@@ -123,6 +129,15 @@ bool qmgr_lock_busy(int fd);
 void qmgr_wait_add(const char *qid, enum qmgr_action a, const char *reason);
 void qmgr_control_apply(const char *qid, enum qmgr_action a, const char *reason);
 void qmgr_control_free(void);
+
+/* qmgr_fresh.c */
+void qmgr_fresh_init(void);
+bool qmgr_fresh(const char *qid, const char *from_dir, const struct qfile *qf);
+void qmgr_fresh_taint(const char *qid);
+void qmgr_fresh_forget(const char *qid);
+void qmgr_fresh_reason_file(const char *name);
+void qmgr_fresh_reason_dir_done(const char *dir, bool complete);
+void qmgr_fresh_free(void);
 
 /* qmgr_bounce.c */
 void qmgr_bounce_request(struct qmgr_msg *m, const char *op, const size_t *idx, size_t n,

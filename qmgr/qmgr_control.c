@@ -6,7 +6,9 @@
  * it works on a request (deliver_agent.h). Before qmgr schedules a file
  * (from incoming/, deferred/, timed/, or active/ after a restart) and
  * before it deletes, holds or requeues one, it tries an exclusive lock
- * without waiting (qmgr_lock_busy) and lets go at once. A busy file
+ * without waiting (qmgr_lock_busy) and lets go at once; only a fresh
+ * file (qmgr_fresh.c: new since this qmgr started, never deferred, held
+ * or requeued) is scheduled without the test, as no agent can hold it. A busy file
  * stays in active/ and goes on the wait list: every QMGR_WAIT_RETRY
  * seconds qmgr tries it again, and when the lock is gone it activates
  * the file (final recipients are not delivered again) or carries out the
@@ -185,12 +187,16 @@ void qmgr_control_apply(const char *qid, enum qmgr_action a, const char *reason)
 		(void) unlink(to);
 		str_fmt(to, sizeof(to), "bounce/%s", qid);
 		(void) unlink(to);
-		if (unlink(from) < 0)
+		if (unlink(from) < 0) {
 			msg_warn("%s: remove %s: %s", qid, from, strerror(errno));
-		else
-			msg_info("%s: removed", qid);
+			return;
+		}
+		qmgr_fresh_forget(qid);
+		msg_info("%s: removed", qid);
 		return;
 	case QMGR_ACT_HOLD:
+		/* its reason files stay, and a requeue may bring it to incoming/ */
+		qmgr_fresh_taint(qid);
 		str_fmt(to, sizeof(to), "hold/%s", qid);
 		if (rename(from, to) < 0)
 			msg_warn("%s: move to hold: %s", qid, strerror(errno));
@@ -198,6 +204,7 @@ void qmgr_control_apply(const char *qid, enum qmgr_action a, const char *reason)
 			msg_info("%s: placed on hold%s%s", qid, reason ? ": " : "", reason ? reason : "");
 		return;
 	case QMGR_ACT_REQUEUE:
+		qmgr_fresh_taint(qid);
 		str_fmt(to, sizeof(to), "incoming/%s", qid);
 		if (rename(from, to) < 0) {
 			msg_warn("%s: move to incoming: %s", qid, strerror(errno));

@@ -21,6 +21,13 @@
  * else goes to deferred/ with the Q slot and the file's modification
  * time set to the next attempt (exponential back-off).
  *
+ * System calls: the agents fsync the final slots they write before they
+ * reply, so qmgr fsyncs a file before it removes or moves it only when
+ * qmgr itself wrote into it (m->unsynced: deferrals, notice flags,
+ * expiry); and it removes reason files only for a message that may have
+ * some (m->side: one written in this activation, or a message that is
+ * not fresh, qmgr_fresh.c). A fresh message's lock is not tested either.
+ *
  * Actions: transport_maps "hold:reason" for any recipient puts the whole
  * message on hold (nothing goes to an agent; "QID: placed on hold:
  * transport_maps: <rcpt>: reason"); ternsuper's control requests
@@ -125,13 +132,14 @@ static void qmgr_msg_set_time(int fd, const char *qid, long long when)
 }
 
 /* qmgr_msg_reason - append one line to defer/QID or bounce/QID */
-static void qmgr_msg_reason(const struct qmgr_msg *m, const char *dir, size_t i, const char *dsn,
+static void qmgr_msg_reason(struct qmgr_msg *m, const char *dir, size_t i, const char *dsn,
 			    const char *relay, const char *text)
 {
 	char path[QID_SIZE + 16], line[1400], clean[1100];
 	size_t n = 0;
 	int fd;
 
+	m->side = true;			/* before the file can exist */
 	for (const char *p = text; *p && n + 1 < sizeof(clean); p++)
 		clean[n++] = ((unsigned char) *p < 0x20 || *p == 0x7f) ? ' ' : *p;
 	clean[n] = 0;
@@ -150,8 +158,23 @@ static void qmgr_msg_write_slot(struct qmgr_msg *m, size_t i)
 {
 	struct qfile_error qe;
 
-	if (qfile_rcpt_update(m->qf, i, &m->st[i], &qe) < 0)
+	m->unsynced = true;
+	if (qfile_rcpt_update(m->qf, i, &m->st[i], &qe) < 0) {
 		msg_warn("%s: %s", m->qid, qe.text);
+		qmgr_fresh_taint(m->qid);	/* the slot may still look untried */
+	}
+}
+
+/* qmgr_msg_sync - make what qmgr wrote into the file durable (nothing written: no fdatasync) */
+static void qmgr_msg_sync(struct qmgr_msg *m)
+{
+	struct qfile_error qe;
+
+	if (!m->unsynced)
+		return;
+	if (qfile_sync(m->qf, &qe) < 0)
+		msg_warn("%s: %s", m->qid, qe.text);
+	m->unsynced = false;
 }
 
 /* qmgr_msg_set_dsn - parse dsn into st (bad: 4.0.0 or 5.0.0 by state) */
@@ -204,6 +227,8 @@ void qmgr_msg_rcpt_deferred(struct qmgr_msg *m, size_t i, const char *dsn, const
 	/* an agent whose request timed out may still write this slot: leave it to the agent */
 	if (!qmgr_lock_busy(m->qf->fd))
 		qmgr_msg_write_slot(m, i);
+	else
+		qmgr_fresh_taint(m->qid);	/* the slot may still look untried */
 	if (log_it)
 		qmgr_log_rcpt(m, i, relay, dsn, "deferred", text);
 	qmgr_msg_reason(m, "defer", i, dsn, relay, text);
@@ -262,19 +287,27 @@ static void qmgr_msg_free(struct qmgr_msg *m)
 	qmgr_kick_scan();
 }
 
-/* qmgr_msg_remove - every recipient final, notices sent: remove everything */
+/*
+ * qmgr_msg_remove - every recipient final, notices sent: remove everything
+ * (reason files first: a crash in between leaves the queue file, whose
+ * next activation is not fresh and removes them again)
+ */
 static void qmgr_msg_remove(struct qmgr_msg *m)
 {
 	char path[QID_SIZE + 16];
 
-	str_fmt(path, sizeof(path), "defer/%s", m->qid);
-	(void) unlink(path);
-	str_fmt(path, sizeof(path), "bounce/%s", m->qid);
-	(void) unlink(path);
-	if (unlink(m->path) < 0)
+	if (m->side) {
+		str_fmt(path, sizeof(path), "defer/%s", m->qid);
+		(void) unlink(path);
+		str_fmt(path, sizeof(path), "bounce/%s", m->qid);
+		(void) unlink(path);
+	}
+	if (unlink(m->path) < 0) {
 		msg_warn("%s: remove %s: %s", m->qid, m->path, strerror(errno));
-	else
-		msg_info("%s: removed", m->qid);
+		return;
+	}
+	qmgr_fresh_forget(m->qid);
+	msg_info("%s: removed", m->qid);
 }
 
 /* qmgr_msg_backoff - the wait before the next attempt */
@@ -301,8 +334,13 @@ static void qmgr_msg_defer(struct qmgr_msg *m, size_t left)
 	if (left && next > expire)
 		next = expire > now ? expire : now + 1;
 	s.next_attempt = next;
-	if (qfile_sched_update(m->qf, &s, &qe) < 0 || qfile_sync(m->qf, &qe) < 0)
+	if (qfile_sched_update(m->qf, &s, &qe) < 0) {
+		/* attempts stays 0 on disk: a requeue to incoming/ must not look fresh */
 		msg_warn("%s: %s", m->qid, qe.text);
+		qmgr_fresh_taint(m->qid);
+	}
+	m->unsynced = true;
+	qmgr_msg_sync(m);
 	qmgr_msg_set_time(m->qf->fd, m->qid, next);
 	if (qmgr_msg_move(m->qid, "active", "deferred") < 0)
 		msg_warn("%s: move to deferred: %s", m->qid, strerror(errno));
@@ -316,10 +354,8 @@ static void qmgr_msg_act(struct qmgr_msg *m)
 	enum qmgr_action a = m->action;
 	char *reason = m->action_reason;
 	bool busy = qmgr_lock_busy(m->qf->fd);
-	struct qfile_error qe;
 
-	if (qfile_sync(m->qf, &qe) < 0)
-		msg_warn("%s: %s", m->qid, qe.text);
+	qmgr_msg_sync(m);
 	str_copy(qid, m->qid, sizeof(qid));
 	m->action_reason = NULL;
 	qmgr_msg_free(m);
@@ -341,10 +377,8 @@ static void qmgr_msg_finish(struct qmgr_msg *m)
 		return;
 	}
 	if (left == 0 && !m->notice_failed) {
-		struct qfile_error qe;
-
-		if (qfile_sync(m->qf, &qe) < 0)
-			msg_warn("%s: %s", m->qid, qe.text);
+		/* the agents' final slots are fsync'ed by them; only qmgr's own writes need it */
+		qmgr_msg_sync(m);
 		qmgr_msg_remove(m);
 	} else {
 		qmgr_msg_defer(m, left);
@@ -509,6 +543,7 @@ void qmgr_msg_notice_done(struct qmgr_msg *m, const char *op, const size_t *idx,
 			struct qfile_error qe;
 
 			s.flags |= QFILE_SCHED_DELAY_WARNED;
+			m->unsynced = true;
 			if (qfile_sched_update(m->qf, &s, &qe) < 0)
 				msg_warn("%s: %s", m->qid, qe.text);
 		}
@@ -601,6 +636,7 @@ void qmgr_msg_activate(const char *qid, const char *from_dir)
 	struct qfile *qf;
 	struct qmgr_msg *m;
 	long long release;
+	bool fresh;
 
 	if (strcmp(from_dir, "active") != 0 && qmgr_msg_move(qid, from_dir, "active") < 0) {
 		if (errno != ENOENT)
@@ -617,7 +653,8 @@ void qmgr_msg_activate(const char *qid, const char *from_dir)
 			qmgr_msg_unreadable(qid, qe.text);
 		return;
 	}
-	if (qmgr_lock_busy(qf->fd)) {
+	fresh = qmgr_fresh(qid, from_dir, qf);
+	if (!fresh && qmgr_lock_busy(qf->fd)) {
 		/* an agent a killed qmgr started still works on it: never a second one */
 		qfile_close(qf);
 		qmgr_wait_add(qid, QMGR_ACT_NONE, NULL);
@@ -637,6 +674,7 @@ void qmgr_msg_activate(const char *qid, const char *from_dir)
 	str_copy(m->qid, qid, sizeof(m->qid));
 	str_copy(m->path, path, sizeof(m->path));
 	m->qf = qf;
+	m->side = !fresh;
 	m->st = xcalloc(qf->nrcpts, sizeof(*m->st));
 	for (size_t i = 0; i < qf->nrcpts; i++)
 		m->st[i] = qf->rcpts[i].status;

@@ -1,10 +1,13 @@
 /*
  * qmgr_scan - incremental scans of the queue directories.
  *
- * Four scanners, in priority order: active (once, at start-up: messages
+ * Six scanners, in priority order: active (once, at start-up: messages
  * a killed qmgr left there), incoming (at every wake-up), deferred and
  * timed (every queue_run_delay, sooner when a message we deferred is due
- * earlier, and at a flush). One event-loop turn reads at most
+ * earlier, and at a flush), and once at start-up the reason directories
+ * defer and bounce (names only, for qmgr_fresh.c). incoming/ stays open
+ * between passes (rewinddir: one lseek instead of open, fstat and close
+ * per wake-up). One event-loop turn reads at most
  * QMGR_SCAN_BATCH directory entries, always from the first scanner that
  * has work, so new mail in incoming/ goes before a deferred queue of any
  * size and agent replies and wake-ups are served between batches. No
@@ -37,12 +40,14 @@
 
 #define QMGR_SCAN_BATCH	500		/* directory entries per event-loop turn */
 
-enum { SCAN_ACTIVE, SCAN_INCOMING, SCAN_DEFERRED, SCAN_TIMED, SCAN_COUNT };
+enum { SCAN_ACTIVE, SCAN_INCOMING, SCAN_DEFERRED, SCAN_TIMED, SCAN_DEFER, SCAN_BOUNCE, SCAN_COUNT };
 
 /* qmgr_scan - one scanner */
 struct qmgr_scan {
 	const char *dir;
-	DIR *dp;
+	bool keep;			/* keep the directory open between passes */
+	DIR *dp;			/* the pass in progress, or NULL */
+	DIR *kept;			/* keep: the open directory */
 	bool requested;			/* start a pass when the current one ends */
 	bool force, force_next;		/* deferred: flush pass */
 	char *site, *site_next;		/* deferred: flush only this site */
@@ -50,7 +55,8 @@ struct qmgr_scan {
 };
 
 static struct qmgr_scan qmgr_scans[SCAN_COUNT] = {
-	{.dir = "active"}, {.dir = "incoming"}, {.dir = "deferred"}, {.dir = "timed"},
+	{.dir = "active"}, {.dir = "incoming", .keep = true}, {.dir = "deferred"}, {.dir = "timed"},
+	{.dir = "defer"}, {.dir = "bounce"},
 };
 static struct event *qmgr_scan_ev;	/* the batch worker */
 static struct event *qmgr_scan_timer;	/* deferred/timed pass */
@@ -155,6 +161,10 @@ static void qmgr_scan_entry(struct qmgr_scan *s, int which, const char *name, lo
 
 	if (!qid_valid(name))
 		return;
+	if (which == SCAN_DEFER || which == SCAN_BOUNCE) {
+		qmgr_fresh_reason_file(name);
+		return;
+	}
 	if (which == SCAN_ACTIVE) {
 		qmgr_msg_activate(name, "active");
 		return;
@@ -200,18 +210,28 @@ static bool qmgr_scan_open(struct qmgr_scan *s)
 	s->site = s->site_next;
 	s->site_next = NULL;
 	clock_gettime(CLOCK_REALTIME, &s->started);
+	if (s->kept) {
+		/* POSIX: a rewound stream reads the directory as it is now */
+		rewinddir(s->kept);
+		s->dp = s->kept;
+		return true;
+	}
 	if ((s->dp = opendir(s->dir)) == NULL) {
 		msg_warn("open directory %s: %s", s->dir, strerror(errno));
 		return false;
 	}
+	if (s->keep)
+		s->kept = s->dp;
 	return true;
 }
 
-/* qmgr_scan_close - end the pass of s */
-static void qmgr_scan_close(struct qmgr_scan *s)
+/* qmgr_scan_close - end the pass of s (complete: it read the directory to its end) */
+static void qmgr_scan_close(struct qmgr_scan *s, bool complete)
 {
-	if (s->dp)
+	if (s->dp && s->dp != s->kept)
 		closedir(s->dp);
+	if (s->dp && (s == &qmgr_scans[SCAN_DEFER] || s == &qmgr_scans[SCAN_BOUNCE]))
+		qmgr_fresh_reason_dir_done(s->dir, complete);
 	s->dp = NULL;
 	s->force = false;
 	free(s->site);
@@ -239,9 +259,15 @@ static void qmgr_scan_work(evutil_socket_t fd, short what, void *arg)
 				break;
 			errno = 0;
 			if ((de = readdir(s->dp)) == NULL) {
-				if (errno)
-					msg_warn("read directory %s: %s", s->dir, strerror(errno));
-				qmgr_scan_close(s);
+				int err = errno;
+
+				if (err)
+					msg_warn("read directory %s: %s", s->dir, strerror(err));
+				if (err && s->dp == s->kept) {
+					closedir(s->kept);	/* open it afresh next time */
+					s->kept = s->dp = NULL;
+				}
+				qmgr_scan_close(s, err == 0);
 				continue;	/* another pass when requested meanwhile */
 			}
 			budget--;
@@ -261,6 +287,8 @@ void qmgr_scan_init(void)
 	qmgr_scans[SCAN_INCOMING].requested = true;
 	qmgr_scans[SCAN_DEFERRED].requested = true;
 	qmgr_scans[SCAN_TIMED].requested = true;
+	qmgr_scans[SCAN_DEFER].requested = true;
+	qmgr_scans[SCAN_BOUNCE].requested = true;
 	qmgr_scan_timer_at(time(NULL) + qmgr.p.run_delay);
 	qmgr_scan_kick();
 }
@@ -269,7 +297,10 @@ void qmgr_scan_init(void)
 void qmgr_scan_free(void)
 {
 	for (int i = 0; i < SCAN_COUNT; i++) {
-		qmgr_scan_close(&qmgr_scans[i]);
+		qmgr_scan_close(&qmgr_scans[i], false);
+		if (qmgr_scans[i].kept)
+			closedir(qmgr_scans[i].kept);
+		qmgr_scans[i].kept = NULL;
 		free(qmgr_scans[i].site_next);
 		qmgr_scans[i].site_next = NULL;
 	}
