@@ -3,10 +3,10 @@
  * and order of the sources in smtp_tls.h; the decision table itself is
  * the pure tls_policy_decide in lib/mail/tls_policy.c).
  *
- * Here: the process-wide OpenSSL client context (made in pre_jail, so
- * the CA file is read as root before the chroot), the per-destination
- * inputs (smtp_tls_policy_maps entry, MTA-STS policy from the sts
- * service), the per-host inputs (TLSA lookup through lib/mail/dns.h),
+ * Here: the process-wide OpenSSL client context (made at the first
+ * handshake, see below), the per-destination inputs
+ * (smtp_tls_policy_maps entry, MTA-STS policy from the sts service),
+ * the per-host inputs (TLSA lookup through lib/mail/dns.h),
  * the handshake with OpenSSL's own DANE and PKIX checks, and one TLS
  * result event (tls_event.h) per attempt or per host the policy rules
  * out.
@@ -30,14 +30,27 @@
  *     policy, with a warning (the service is optional plumbing, and a
  *     down service must not hold all mail).
  *
- * CA certificates: pre_jail reads smtp_tls_ca_file into memory (raw PEM
- * bytes, a cheap read) and the first TLS handshake of the process parses
- * them into the context's store. Parsing the system bundle costs ~40 ms
- * of CPU, more than everything else an smtp process does at start; most
- * processes relay to servers without STARTTLS or to a smarthost in
- * plain text and never need it (bench/README.md). A file that cannot be
- * parsed then fails that and later handshakes with the reason (the
- * process does not retry the parse), where it used to fail smtp_tls_new.
+ * Start-up cost: most smtp processes relay to servers without STARTTLS
+ * or to a smarthost in plain text and never shake hands, so nothing a
+ * handshake needs is built before the first one (bench/README.md):
+ *   - pre_jail (smtp_tls_new, as root) checks every setting
+ *     (smtp_tls_security_level, smtp_tls_protocols, smtp_tls_ciphers),
+ *     reads openssl.cnf and the providers it names (tls_common_init: the
+ *     file is out of reach after the chroot; applied only at the first
+ *     handshake when it names nothing to initialise) and opens smtp_tls_ca_file,
+ *     checks that it starts with PEM and keeps the descriptor (reading
+ *     the 220 KB system bundle into memory was ~1.2 ms);
+ *   - the first handshake makes the SSL_CTX (~3 ms of CPU here: cipher
+ *     and digest fetches), reads the CA file through that descriptor and
+ *     parses it into its store (~40 ms for the system bundle). A file
+ *     replaced in between is read as it was opened; one changed in
+ *     place is read as it is then. smtp_tls_ca_path is a hashed
+ *     directory that OpenSSL reads during verification anyway, so
+ *     naming it to the context later changes nothing.
+ * A context or CA file that cannot be made then fails that and every
+ * later handshake of the process with the reason (no retry), where it
+ * used to fail smtp_tls_new; the settings that can be wrong are all
+ * checked by smtp_tls_new still.
  *
  * Failures: smtp_tls_new returns NULL with a reason for a bad setting;
  * nothing later exits. A lost event is a warning.
@@ -51,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,9 +96,13 @@ _Static_assert(SMTP_TLS_MSG_REQUIRETLS == TLS_POLICY_MSG_REQUIRETLS &&
 #define SMTP_TLS_TLSA_MAX	16	/* TLSA records used per host */
 
 struct smtp_tls {
-	SSL_CTX *ctx;
-	char *ca_pem;			/* smtp_tls_ca_file bytes until the first handshake parses them */
-	size_t ca_len;
+	SSL_CTX *ctx;			/* NULL until the first handshake (smtp_tls_ctx_get) */
+	char ctx_error[SMTP_TLS_TEXT_MAX];	/* set when making it failed: every handshake fails with it */
+	int proto_lo, proto_hi;		/* smtp_tls_protocols as a version range */
+	const char *ciphers;		/* smtp_tls_ciphers as an OpenSSL list (static text) */
+	char *ca_path;			/* smtp_tls_ca_path, "" when unset */
+	int ca_fd;			/* smtp_tls_ca_file, opened in pre_jail, until the first handshake
+					 * reads and parses it; -1 none */
 	char *ca_file;			/* its name, for errors */
 	char ca_error[SMTP_TLS_TEXT_MAX];	/* set when parsing failed: every handshake fails with it */
 	struct dns *dns;
@@ -128,37 +146,51 @@ const char *smtp_tls_level_name(enum smtp_tls_level l)
 	return smtp_tls_level_names[l];
 }
 
-/* smtp_tls_ctx - the client context from the parameters; NULL with err */
-static SSL_CTX *smtp_tls_ctx(const struct params_delivery *p, char *err, size_t errlen)
+/* smtp_tls_settings - check the context's settings in pre_jail and keep them in t; 0, or -1 with err */
+static int smtp_tls_settings(struct smtp_tls *t, const struct params_delivery *p, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	char why[256];
-	const char *ciphers;
+	if (tls_common_protocol_range("smtp_tls_protocols", p->smtp_tls_protocols, &t->proto_lo, &t->proto_hi,
+				      err, errlen) != 0)
+		return -1;
+	if ((t->ciphers = tls_common_cipher_list(p->smtp_tls_ciphers)) == NULL) {
+		str_fmt(err, errlen, "smtp_tls_ciphers = %s: expected medium or high", p->smtp_tls_ciphers);
+		return -1;
+	}
+	t->ca_path = xstrdup(p->smtp_tls_ca_path);
+	/* openssl.cnf and the providers it loads: out of reach after the chroot */
+	return tls_common_init(err, errlen);
+}
 
-	if (ctx == NULL) {
+/* smtp_tls_ctx_new - the client context from the settings; NULL with err */
+static SSL_CTX *smtp_tls_ctx_new(const struct smtp_tls *t, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	char why[256];
+
+	if (tls_common_ready(err, errlen) != 0)
+		return NULL;
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		str_fmt(err, errlen, "SSL_CTX_new: %s", tls_common_last_error(why, sizeof(why)));
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if (tls_common_protocols(ctx, "smtp_tls_protocols", p->smtp_tls_protocols, err, errlen) != 0)
-		goto fail;
-	if ((ciphers = tls_common_cipher_list(p->smtp_tls_ciphers)) == NULL) {
-		str_fmt(err, errlen, "smtp_tls_ciphers = %s: expected medium or high", p->smtp_tls_ciphers);
+	if (!SSL_CTX_set_min_proto_version(ctx, t->proto_lo) || !SSL_CTX_set_max_proto_version(ctx, t->proto_hi)) {
+		str_fmt(err, errlen, "smtp_tls_protocols: OpenSSL refuses the range: %s",
+			tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
-	if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
-		str_fmt(err, errlen, "cipher list %s: %s", ciphers, tls_common_last_error(why, sizeof(why)));
+	if (!SSL_CTX_set_cipher_list(ctx, t->ciphers)) {
+		str_fmt(err, errlen, "cipher list %s: %s", t->ciphers, tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
 	if (SSL_CTX_dane_enable(ctx) <= 0) {
 		str_fmt(err, errlen, "SSL_CTX_dane_enable: %s", tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
-	/* the CA file is read by smtp_tls_ca_read and parsed at the first handshake */
-	if (p->smtp_tls_ca_path[0] != '\0' && !SSL_CTX_load_verify_locations(ctx, NULL, p->smtp_tls_ca_path)) {
-		str_fmt(err, errlen, "smtp_tls_ca_path %s: %s", p->smtp_tls_ca_path,
-			tls_common_last_error(why, sizeof(why)));
+	/* the CA file is read by smtp_tls_ca_read and parsed by smtp_tls_ca_load */
+	if (t->ca_path[0] != '\0' && !SSL_CTX_load_verify_locations(ctx, NULL, t->ca_path)) {
+		str_fmt(err, errlen, "smtp_tls_ca_path %s: %s", t->ca_path, tls_common_last_error(why, sizeof(why)));
 		goto fail;
 	}
 	return ctx;
@@ -167,27 +199,124 @@ fail:
 	return NULL;
 }
 
-/* smtp_tls_ca_read - smtp_tls_ca_file into memory (pre_jail); 0, or -1 with err */
+/* smtp_tls_ctx_get - the context, made at the first call; 0, or -1 with why (then and later) */
+static int smtp_tls_ctx_get(struct smtp_tls *t, char *why, size_t whylen)
+{
+	if (t->ctx != NULL)
+		return 0;
+	if (t->ctx_error[0] == '\0') {
+		if ((t->ctx = smtp_tls_ctx_new(t, t->ctx_error, sizeof(t->ctx_error))) != NULL)
+			return 0;
+		if (t->ctx_error[0] == '\0')
+			str_copy(t->ctx_error, "cannot make the TLS client context", sizeof(t->ctx_error));
+		msg_warn("TLS: %s; TLS handshakes fail until smtp restarts", t->ctx_error);
+	}
+	str_copy(why, t->ctx_error, whylen);
+	return -1;
+}
+
+/* smtp_tls_ca_bytes - the whole file behind fd (at most CFGFILE_FILE_MAX bytes), NUL-terminated; NULL with why */
+static char *smtp_tls_ca_bytes(int fd, size_t *len, char *why, size_t whylen)
+{
+	struct stat st;
+	size_t got = 0, size;
+	char *data;
+
+	if (fstat(fd, &st) < 0) {
+		str_fmt(why, whylen, "cannot stat: %s", strerror(errno));
+		return NULL;
+	}
+	if (st.st_size > CFGFILE_FILE_MAX) {
+		str_fmt(why, whylen, "file is larger than %d bytes", CFGFILE_FILE_MAX);
+		return NULL;
+	}
+	/* one byte more than the size, to notice a file that grew */
+	size = (size_t) st.st_size + 1;
+	data = xmalloc(size + 1);
+	for (;;) {
+		ssize_t n = pread(fd, data + got, size - got, (off_t) got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			str_fmt(why, whylen, "read error: %s", strerror(errno));
+			free(data);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += (size_t) n;
+		if (got == size) {
+			str_copy(why, "file changed while it was read", whylen);
+			free(data);
+			return NULL;
+		}
+	}
+	data[got] = '\0';
+	*len = got;
+	return data;
+}
+
+/*
+ * smtp_tls_ca_read - open smtp_tls_ca_file (pre_jail, as root) and check
+ * that it holds PEM; the bytes are read by the first handshake
+ * (smtp_tls_ca_load), through the descriptor kept open. 0, or -1 with err
+ */
 static int smtp_tls_ca_read(struct smtp_tls *t, const char *path, char *err, size_t errlen)
 {
-	struct cfgfile_error why;
+	char head[4096], why[256];
+	struct stat st;
+	bool pem;
+	ssize_t n = 0;
+	int fd, e = 0;
 
 	if (path[0] == '\0')
 		return 0;
 	t->ca_file = xstrdup(path);
-	if (cfgfile_slurp(path, &t->ca_pem, &t->ca_len, &why) != 0) {
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	else if (st.st_size > CFGFILE_FILE_MAX) {
+		str_fmt(err, errlen, "smtp_tls_ca_file %s: file is larger than %d bytes", path, CFGFILE_FILE_MAX);
+		close(fd);
+		return -1;
+	} else {
+		do
+			n = pread(fd, head, sizeof(head) - 1, 0);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			e = errno;
+	}
+	if (e != 0) {
 		/* a CA file that is not there only matters to verify/secure/MTA-STS: warn, go on */
-		if (why.errnum != 0) {
-			msg_warn("smtp_tls_ca_file %s: %s; PKIX verification will fail", path, strerror(why.errnum));
-			return 0;
+		msg_warn("smtp_tls_ca_file %s: %s; PKIX verification will fail", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	head[n] = '\0';
+	pem = strstr(head, "-----BEGIN ") != NULL;
+	if (!pem && st.st_size >= (off_t) sizeof(head) - 1) {
+		/* the bundles start with a certificate; this one does not: look at all of it */
+		size_t len;
+		char *all = smtp_tls_ca_bytes(fd, &len, why, sizeof(why));
+
+		if (all == NULL) {
+			str_fmt(err, errlen, "smtp_tls_ca_file %s: %s", path, why);
+			close(fd);
+			return -1;
 		}
-		str_fmt(err, errlen, "smtp_tls_ca_file %s: %s", path, why.text);
-		return -1;
+		pem = strstr(all, "-----BEGIN ") != NULL;
+		free(all);
 	}
-	if (strstr(t->ca_pem, "-----BEGIN ") == NULL) {
+	if (!pem) {
 		str_fmt(err, errlen, "smtp_tls_ca_file %s: no PEM certificate in it", path);
+		close(fd);
 		return -1;
 	}
+	t->ca_fd = fd;
 	return 0;
 }
 
@@ -199,14 +328,20 @@ static int smtp_tls_ca_load(struct smtp_tls *t, char *why, size_t whylen)
 	BIO *bio;
 	int added = 0, ok = 1;
 	char err[256];
+	char *pem = NULL;
+	size_t len = 0;
 
 	if (t->ca_error[0] != '\0') {
 		str_copy(why, t->ca_error, whylen);
 		return -1;
 	}
-	if (t->ca_pem == NULL)
+	if (t->ca_fd < 0)
 		return 0;
-	if (t->ca_len > INT_MAX || (bio = BIO_new_mem_buf(t->ca_pem, (int) t->ca_len)) == NULL) {
+	if ((pem = smtp_tls_ca_bytes(t->ca_fd, &len, err, sizeof(err))) == NULL) {
+		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: %s", t->ca_file, err);
+		goto out;
+	}
+	if (len > INT_MAX || (bio = BIO_new_mem_buf(pem, (int) len)) == NULL) {
 		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: cannot make a memory BIO",
 			t->ca_file);
 		goto out;
@@ -234,9 +369,9 @@ static int smtp_tls_ca_load(struct smtp_tls *t, char *why, size_t whylen)
 	else if (added == 0)
 		str_fmt(t->ca_error, sizeof(t->ca_error), "smtp_tls_ca_file %s: no certificate in it", t->ca_file);
 out:
-	free(t->ca_pem);
-	t->ca_pem = NULL;
-	t->ca_len = 0;
+	free(pem);
+	close(t->ca_fd);
+	t->ca_fd = -1;
 	if (t->ca_error[0] == '\0')
 		return 0;
 	msg_warn("%s; TLS handshakes fail until the file is fixed and smtp restarts", t->ca_error);
@@ -250,7 +385,6 @@ struct smtp_tls *smtp_tls_new(const struct config *cfg, struct dns *dns, char *e
 	const struct params_delivery *p = cfg->own;
 	struct smtp_tls *t;
 	enum tls_level level;
-	SSL_CTX *ctx;
 
 	if (cfg->group == NULL || strcmp(cfg->group->id, "delivery") != 0 || p == NULL) {
 		str_fmt(err, errlen, "smtp_tls: configuration without the delivery parameters");
@@ -261,11 +395,10 @@ struct smtp_tls *smtp_tls_new(const struct config *cfg, struct dns *dns, char *e
 			"secure or dane", p->smtp_tls_security_level);
 		return NULL;
 	}
-	if ((ctx = smtp_tls_ctx(p, err, errlen)) == NULL)
-		return NULL;
 	t = xcalloc(1, sizeof(*t));
-	t->ctx = ctx;
-	if (smtp_tls_ca_read(t, p->smtp_tls_ca_file, err, errlen) != 0) {
+	t->ca_fd = -1;
+	if (smtp_tls_settings(t, p, err, errlen) != 0 ||
+	    smtp_tls_ca_read(t, p->smtp_tls_ca_file, err, errlen) != 0) {
 		smtp_tls_free(t);
 		return NULL;
 	}
@@ -295,7 +428,9 @@ void smtp_tls_free(struct smtp_tls *t)
 	if (t == NULL)
 		return;
 	SSL_CTX_free(t->ctx);
-	free(t->ca_pem);
+	free(t->ca_path);
+	if (t->ca_fd >= 0)
+		close(t->ca_fd);
 	free(t->ca_file);
 	if (t->policy != NULL)
 		tables_close(t->policy);
@@ -812,7 +947,8 @@ SSL *smtp_tls_connect(struct smtp_tls_host *h, int fd, int timeout, struct smtp_
 		str_fmt(out->why, sizeof(out->why), "%s", h->plan.why);
 		return NULL;
 	}
-	if (smtp_tls_ca_load(h->d->t, why, sizeof(why)) != 0) {
+	if (smtp_tls_ctx_get(h->d->t, why, sizeof(why)) != 0 ||
+	    smtp_tls_ca_load(h->d->t, why, sizeof(why)) != 0) {
 		str_copy(out->failure, "validation-failure", sizeof(out->failure));
 		str_fmt(out->why, sizeof(out->why), "TLS set-up for %s: %s", h->mxname, why);
 		goto fail;

@@ -93,7 +93,11 @@ struct smtp_tls_outcome {
 	char why[SMTP_TLS_TEXT_MAX];	/* human text for defer reasons and logs */
 };
 
-/* smtp_tls_new - in pre_jail: SSL client context, CA file, tables; NULL with err */
+/*
+ * smtp_tls_new - in pre_jail: settings checked, OpenSSL configuration and
+ * CA file read, tables opened (the SSL client context itself is made at
+ * the first handshake); NULL with err
+ */
 struct smtp_tls *smtp_tls_new(const struct config *cfg, struct dns *dns, char *err, size_t errlen);
 void smtp_tls_free(struct smtp_tls *t);
 

@@ -73,6 +73,8 @@ w.standard()
 w.zone("nullmx.test", ["@ MX 0 .", "@ A 127.0.0.20"])
 w.zone("alias.test", ["www CNAME mx1.example.test.", "v6 AAAA 2001:db8::25", "v6 A 127.0.0.25",
                       'multi TXT "part one; " "part two"'])
+# outside test. (libunbound's built-in local zone without dns_resolver_config): its own anchor
+w.zone("lazy.example", ["@ MX 10 mx", "mx A 127.0.0.30"])
 w.start_dns()
 
 inst = Instance()
@@ -209,6 +211,30 @@ rc, answers, err, _ = dnsq(tdir, "A", "example.com")
 like(err, "DNSSEC validation is off", "missing trust anchor: a warning")
 is_(verdict(answers.get("example.com", {})), ("tempfail", "insecure"),
     "forward mode: the query went to the forwarder (NSD refuses it: TEMPFAIL)")
+
+# --- context made at the first lookup, inside the chroot ---------------------
+# without dns_resolver_config dns_new only reads the forwarders and the trust
+# anchor file; the first lookup makes the libunbound context, here in an
+# empty chroot as nobody: validation must work as with a context made before
+with open(os.path.join(tdir, "tern.conf"), "w") as f:
+    f.write("dns_resolver_mode = forward\ndns_forwarders = 127.0.0.1@%d\n"
+            "dns_trust_anchor_file = %s\n" % (w.dns_port, w.ta_file))
+jail = tempfile.mkdtemp(prefix="dns-jail-", dir=TMP)
+os.chmod(jail, 0o755)
+rc, answers, err, _ = dnsq(tdir, "MX", "lazy.example", opts=["-j", jail])
+a = answers.get("lazy.example", {})
+is_((rc, verdict(a), a.get("rr")), (0, ("ok", "secure"), ["10 mx.lazy.example"]),
+    "context made after the chroot: MX lazy.example secure (trust anchor read before)")
+os.rmdir(jail)
+with open(os.path.join(tdir, "bad.key"), "w") as f:
+    f.write("test. IN DS not-a-key-tag\n")
+with open(os.path.join(tdir, "tern.conf"), "a") as f:
+    f.write("dns_trust_anchor_file = %s/bad.key\n" % tdir)
+rc, answers, err, _ = dnsq(tdir, "A", "mx1.example.test")
+a = answers.get("mx1.example.test", {})
+ok(verdict(a) == ("tempfail", "insecure") and "dns_trust_anchor_file" in a.get("why", ""),
+   "an anchor record libunbound refuses: the lookup fails, naming dns_trust_anchor_file")
+os.unlink(os.path.join(tdir, "bad.key"))
 
 # --- bad parameters ----------------------------------------------------------
 with open(os.path.join(tdir, "tern.conf"), "w") as f:

@@ -8,9 +8,23 @@
  * system's resolvers (ub_ctx_resolvconf), dns_forwarders (ub_ctx_set_fwd)
  * or nothing (recursive), plus dns_trust_anchor_file (ub_ctx_add_ta_file).
  * libunbound reads most files only when the context is finalized, so
- * dns_new forces that at once with ub_ctx_data_remove of a name that
- * cannot exist (it finalizes, then removes nothing) - no query goes out,
- * and nothing is read from the file system afterwards.
+ * the context is finalized at once with ub_ctx_data_remove of a name
+ * that cannot exist (it finalizes, then removes nothing) - no query goes
+ * out, and nothing is read from the file system afterwards.
+ *
+ * When the context is made: making and finalizing one costs ~3.5 ms of
+ * CPU here (ub_ctx_create ~1.7 ms, finalize ~1.7 ms), paid by every smtp
+ * process at start although a numeric relayhost never needs a lookup,
+ * and by smtpd, which looks up no loopback client (bench/README.md). So
+ * without dns_resolver_config, dns_new reads resolv.conf and the trust
+ * anchor file into a plan (dns_plan.c: forwarders and anchor records,
+ * for ub_ctx_set_fwd and ub_ctx_add_ta) and the first lookup, or
+ * dns_fd, makes the context from it (dns_ctx_get), in the chroot if
+ * there is one. A file the plan reader does not take exactly as
+ * libunbound would (and dns_resolver_config, which may name any file)
+ * makes the context in dns_new as before. A context that cannot be made
+ * later (an anchor record libunbound refuses) fails that lookup and
+ * every later one with the reason, logged once.
  *
  * Threads, not fork: ub_ctx_async(ctx, 1) makes libunbound resolve in a
  * thread that starts with the first lookup, after the daemon's chroot and
@@ -47,6 +61,7 @@
 #include <unbound.h>
 #include <unistd.h>
 
+#include "base/cfgfile.h"
 #include "base/mem.h"
 #include "base/msg.h"
 #include "base/str.h"
@@ -82,13 +97,18 @@ struct dns_list {
 };
 
 struct dns {
-	struct ub_ctx *ctx;
+	struct ub_ctx *ctx;		/* NULL until dns_ctx_get makes it from plan */
+	struct dns_plan plan;		/* files read in dns_new for a context made later */
+	char ctx_error[DNS_WHY_MAX];	/* set when making the context failed: lookups fail with it */
+	struct event_base *base;	/* dns_event_attach: the events come with the context */
 	long long timeout_ms;
 	struct dns_list inflight;	/* sent, no answer yet */
 	struct dns_list ready;		/* answered, callback not run yet */
 	struct event *ev_read;		/* dns_event_attach: ub_fd readable */
 	struct event *ev_timer;		/* dns_event_attach: next deadline, or queued answers */
 };
+
+static int dns_ctx_get(struct dns *d, char *err, size_t errlen);
 
 /* dns_now_ms - monotonic time in milliseconds */
 static long long dns_now_ms(void)
@@ -326,6 +346,8 @@ static void dns_read(struct dns *d)
 {
 	int err;
 
+	if (d->ctx == NULL)
+		return;		/* no context: no lookup was ever sent */
 	if (ub_poll(d->ctx) && (err = ub_process(d->ctx)) != 0)
 		msg_warn("dns: reading answers from the resolver thread: %s", ub_strerror(err));
 }
@@ -361,9 +383,13 @@ size_t dns_pending(const struct dns *d)
 	return d->inflight.count + d->ready.count;
 }
 
-/* dns_fd - libunbound's answer pipe */
+/* dns_fd - libunbound's answer pipe (the context is made now if need be), or -1 */
 int dns_fd(struct dns *d)
 {
+	char err[DNS_WHY_MAX];
+
+	if (dns_ctx_get(d, err, sizeof(err)) < 0)
+		return -1;
 	return ub_fd(d->ctx);
 }
 
@@ -423,6 +449,8 @@ static struct dns_req *dns_start(struct dns *d, const char *name, int type, dns_
 	}
 	if (!dns_name_ok(name, err, errlen))
 		return NULL;
+	if (dns_ctx_get(d, err, errlen) < 0)
+		return NULL;
 	req = xcalloc(1, sizeof(*req));
 	req->d = d;
 	str_copy(req->name, name, sizeof(req->name));
@@ -463,7 +491,7 @@ int dns_query(struct dns *d, const char *name, int type, dns_callback cb, void *
 /* dns_poll_fd - wait up to wait_ms for the answer pipe; 1 readable, 0 not */
 static int dns_poll_fd(struct dns *d, long long wait_ms)
 {
-	struct pollfd pfd = { ub_fd(d->ctx), POLLIN, 0 };
+	struct pollfd pfd = { d->ctx != NULL ? ub_fd(d->ctx) : -1, POLLIN, 0 };
 	int n;
 
 	if (wait_ms < 0)
@@ -554,18 +582,31 @@ static void dns_event_detach(struct dns *d)
 	}
 }
 
-/* dns_event_attach - process answers (and deadlines) from base's loop */
-int dns_event_attach(struct dns *d, struct event_base *base)
+/* dns_events_add - the events of an attached loop, for the context that exists now; 0 or -1 */
+static int dns_events_add(struct dns *d)
 {
-	dns_event_detach(d);
-	d->ev_read = event_new(base, ub_fd(d->ctx), EV_READ | EV_PERSIST, dns_event_cb, d);
-	d->ev_timer = evtimer_new(base, dns_event_cb, d);
+	d->ev_read = event_new(d->base, ub_fd(d->ctx), EV_READ | EV_PERSIST, dns_event_cb, d);
+	d->ev_timer = evtimer_new(d->base, dns_event_cb, d);
 	if (d->ev_read == NULL || d->ev_timer == NULL || event_add(d->ev_read, NULL) < 0) {
-		msg_warn("dns_event_attach: cannot add the resolver's events to the event loop");
 		dns_event_detach(d);
 		return -1;
 	}
 	dns_timer_arm(d);
+	return 0;
+}
+
+/* dns_event_attach - process answers (and deadlines) from base's loop */
+int dns_event_attach(struct dns *d, struct event_base *base)
+{
+	dns_event_detach(d);
+	d->base = base;
+	if (d->ctx == NULL)
+		return 0;	/* dns_ctx_get adds the events when it makes the context */
+	if (dns_events_add(d) < 0) {
+		msg_warn("dns_event_attach: cannot add the resolver's events to the event loop");
+		d->base = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -660,10 +701,22 @@ int dns_config_check(const struct config *cfg, struct config_problems *probs)
 	return dns_check(cfg, probs, NULL, 0);
 }
 
+/* set once the missing trust anchor file was logged */
+static int dns_warned_no_anchor;
+
+/* dns_no_anchor - a missing dns_trust_anchor_file: no validation, said once per process */
+static void dns_no_anchor(const struct params_global *g)
+{
+	if (!dns_warned_no_anchor)
+		msg_warn("dns_trust_anchor_file %s: %s: DNSSEC validation is off, every "
+			 "answer is insecure (install dns-root-data, or set the parameter)",
+			 g->dns_trust_anchor_file, strerror(errno));
+	dns_warned_no_anchor = 1;
+}
+
 /* dns_setup - give ctx the configured sources of answers; -1 with err */
 static int dns_setup(struct ub_ctx *ctx, const struct params_global *g, char *err, size_t errlen)
 {
-	static int warned_no_anchor;
 	int rc;
 
 	if (g->dns_resolver_config[0] != '\0') {
@@ -692,11 +745,7 @@ static int dns_setup(struct ub_ctx *ctx, const struct params_global *g, char *er
 	if (g->dns_trust_anchor_file[0] == '\0')
 		return 0;
 	if (access(g->dns_trust_anchor_file, F_OK) != 0) {
-		if (!warned_no_anchor)
-			msg_warn("dns_trust_anchor_file %s: %s: DNSSEC validation is off, every "
-				 "answer is insecure (install dns-root-data, or set the parameter)",
-				 g->dns_trust_anchor_file, strerror(errno));
-		warned_no_anchor = 1;
+		dns_no_anchor(g);
 		return 0;
 	}
 	if ((rc = ub_ctx_add_ta_file(ctx, g->dns_trust_anchor_file)) != 0) {
@@ -707,16 +756,12 @@ static int dns_setup(struct ub_ctx *ctx, const struct params_global *g, char *er
 	return 0;
 }
 
-/* dns_new - a resolver from the global configuration; see dns.h */
-struct dns *dns_new(const struct config *cfg, char *err, size_t errlen)
+/* dns_ctx_start - a new context, answering through a thread; NULL with err */
+static struct ub_ctx *dns_ctx_start(char *err, size_t errlen)
 {
-	const struct params_global *g = &cfg->global;
 	struct ub_ctx *ctx;
-	struct dns *d;
 	int rc;
 
-	if (dns_check(cfg, NULL, err, errlen) > 0)
-		return NULL;
 	if ((ctx = ub_ctx_create()) == NULL) {
 		snprintf(err, errlen, "dns: cannot create a libunbound context: %s", strerror(errno));
 		return NULL;
@@ -726,21 +771,136 @@ struct dns *dns_new(const struct config *cfg, char *err, size_t errlen)
 		ub_ctx_delete(ctx);
 		return NULL;
 	}
+	return ctx;
+}
+
+/* dns_ctx_finalize - read what the context was given now; 0, or -1 with err (ctx deleted) */
+static int dns_ctx_finalize(struct ub_ctx *ctx, const char *hint, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = ub_ctx_data_remove(ctx, DNS_FINALIZE_NAME)) != 0) {
+		snprintf(err, errlen, "dns: resolver setup failed: %s (%s)", ub_strerror(rc), hint);
+		ub_ctx_delete(ctx);
+		return -1;
+	}
+	return 0;
+}
+
+/* dns_ctx_now - the context from the configuration, made and finalized now; NULL with err */
+static struct ub_ctx *dns_ctx_now(const struct params_global *g, char *err, size_t errlen)
+{
+	struct ub_ctx *ctx;
+
+	if ((ctx = dns_ctx_start(err, errlen)) == NULL)
+		return NULL;
 	if (dns_setup(ctx, g, err, errlen) < 0) {
 		ub_ctx_delete(ctx);
 		return NULL;
 	}
 	/* finalize now: reads trust anchors, hints, zones while the files are in reach */
-	if ((rc = ub_ctx_data_remove(ctx, DNS_FINALIZE_NAME)) != 0) {
-		snprintf(err, errlen, "dns: resolver setup failed: %s (%s)", ub_strerror(rc),
-			 g->dns_resolver_config[0] != '\0' ? "check dns_resolver_config and the files it names"
-			 : "check dns_trust_anchor_file");
+	if (dns_ctx_finalize(ctx, g->dns_resolver_config[0] != '\0' ?
+			     "check dns_resolver_config and the files it names" : "check dns_trust_anchor_file",
+			     err, errlen) < 0)
+		return NULL;
+	return ctx;
+}
+
+/* dns_ctx_get - the context, made from the plan at the first call; 0, or -1 with err (then and later) */
+static int dns_ctx_get(struct dns *d, char *err, size_t errlen)
+{
+	struct ub_ctx *ctx;
+	int rc = 0;
+
+	if (d->ctx != NULL)
+		return 0;
+	if (d->ctx_error[0] != '\0') {
+		snprintf(err, errlen, "%s", d->ctx_error);
+		return -1;
+	}
+	if ((ctx = dns_ctx_start(d->ctx_error, sizeof(d->ctx_error))) == NULL)
+		goto fail;
+	for (size_t i = 0; rc == 0 && i < d->plan.nfwd; i++)
+		if ((rc = ub_ctx_set_fwd(ctx, d->plan.fwd[i])) != 0)
+			snprintf(d->ctx_error, sizeof(d->ctx_error), "dns: forwarder '%.60s': %s",
+				 d->plan.fwd[i], ub_strerror(rc));
+	for (size_t i = 0; rc == 0 && i < d->plan.nta; i++)
+		if ((rc = ub_ctx_add_ta(ctx, d->plan.ta[i])) != 0)
+			snprintf(d->ctx_error, sizeof(d->ctx_error), "dns_trust_anchor_file: %s", ub_strerror(rc));
+	if (rc != 0) {
 		ub_ctx_delete(ctx);
+		goto fail;
+	}
+	if (dns_ctx_finalize(ctx, "check dns_trust_anchor_file", d->ctx_error, sizeof(d->ctx_error)) < 0)
+		goto fail;
+	d->ctx = ctx;
+	if (d->base != NULL && dns_events_add(d) < 0) {
+		snprintf(d->ctx_error, sizeof(d->ctx_error),
+			 "dns: cannot add the resolver's events to the event loop");
+		ub_ctx_delete(d->ctx);
+		d->ctx = NULL;
+		goto fail;
+	}
+	dns_plan_free(&d->plan);
+	return 0;
+fail:
+	msg_warn("%s; DNS lookups of this process fail", d->ctx_error);
+	snprintf(err, errlen, "%s", d->ctx_error);
+	return -1;
+}
+
+/*
+ * dns_plan_read - the files a context made after the chroot needs, into
+ * d->plan; 0, or -1 when the context must be made now (a file the plan
+ * reader does not take exactly as libunbound would, or one that cannot
+ * be read: dns_ctx_now then reports it as it always did)
+ */
+static int dns_plan_read(struct dns *d, const struct params_global *g)
+{
+	struct cfgfile_error why;
+	char *text;
+	size_t len;
+	int rc = 0;
+
+	if (strcmp(g->dns_resolver_mode, "resolv.conf") == 0) {
+		if (cfgfile_slurp("/etc/resolv.conf", &text, &len, &why) != 0)
+			return -1;
+		rc = dns_plan_resolvconf(&d->plan, text);
+		free(text);
+	} else if (strcmp(g->dns_resolver_mode, "forward") == 0) {
+		for (size_t i = 0; g->dns_forwarders[i] != NULL; i++)
+			dns_plan_add_fwd(&d->plan, g->dns_forwarders[i]);
+	}
+	if (rc != 0 || g->dns_trust_anchor_file[0] == '\0')
+		return rc;
+	if (access(g->dns_trust_anchor_file, F_OK) != 0) {
+		dns_no_anchor(g);
+		return 0;
+	}
+	if (cfgfile_slurp(g->dns_trust_anchor_file, &text, &len, &why) != 0)
+		return -1;
+	rc = dns_plan_anchors(&d->plan, text);
+	free(text);
+	return rc;
+}
+
+/* dns_new - a resolver from the global configuration; see dns.h */
+struct dns *dns_new(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct params_global *g = &cfg->global;
+	struct dns *d;
+
+	if (dns_check(cfg, NULL, err, errlen) > 0)
+		return NULL;
+	d = xcalloc(1, sizeof(*d));
+	d->timeout_ms = g->dns_timeout * 1000;
+	if (g->dns_resolver_config[0] == '\0' && dns_plan_read(d, g) == 0)
+		return d;	/* the first lookup makes the context */
+	dns_plan_free(&d->plan);
+	if ((d->ctx = dns_ctx_now(g, err, errlen)) == NULL) {
+		free(d);
 		return NULL;
 	}
-	d = xcalloc(1, sizeof(*d));
-	d->ctx = ctx;
-	d->timeout_ms = g->dns_timeout * 1000;
 	return d;
 }
 
@@ -752,7 +912,9 @@ void dns_free(struct dns *d)
 	if (d == NULL)
 		return;
 	dns_event_detach(d);
-	ub_ctx_delete(d->ctx);	/* stops the resolver thread; late answers are dropped */
+	if (d->ctx != NULL)
+		ub_ctx_delete(d->ctx);	/* stops the resolver thread; late answers are dropped */
+	dns_plan_free(&d->plan);
 	while ((r = d->inflight.head) != NULL) {
 		dns_list_remove(&d->inflight, r);
 		free(r);

@@ -4,8 +4,12 @@
  *
  * One struct dns per process, made in pre_jail (as root, before any
  * chroot): dns_new reads every file it needs there and then (resolver
- * configuration, resolv.conf, trust anchor) and finalizes the libunbound
- * context, so lookups keep working after the chroot and the drop.
+ * configuration, resolv.conf, trust anchor), so lookups keep working
+ * after the chroot and the drop. The libunbound context itself is made
+ * by the first lookup (or dns_fd) from what dns_new read, unless
+ * dns_resolver_config is set (then, and for files of a syntax dns.c does
+ * not read itself, dns_new makes and finalizes it at once): a process
+ * that never looks anything up never pays for it (dns.c says why).
  *
  * Where answers come from (global parameters, tern.conf(5)):
  *   dns_resolver_config  an unbound.conf(5) file given to ub_ctx_config;
@@ -39,7 +43,11 @@
  * denial (a secure NODATA for TLSA means "no TLSA records", DANE off).
  *
  * Failures: dns_new returns NULL with a reason in err (bad configuration
- * file, unreadable trust anchor named explicitly); nothing here exits.
+ * file, unreadable trust anchor named explicitly); nothing here exits. A
+ * context that cannot be made at the first lookup (a trust anchor record
+ * libunbound refuses) is logged once, and that lookup and every later
+ * one fail with the reason (dns_query -1 with err, dns_lookup a
+ * DNS_TEMPFAIL answer).
  */
 #ifndef TERN_MAIL_DNS_H
 #define TERN_MAIL_DNS_H
@@ -124,7 +132,7 @@ typedef void (*dns_callback)(void *arg, struct dns_answer *answer);
 int dns_query(struct dns *d, const char *name, int type, dns_callback cb, void *arg,
 	      char *err, size_t errlen);
 
-/* dns_fd - the descriptor that becomes readable when answers wait */
+/* dns_fd - the descriptor that becomes readable when answers wait (makes the context); -1 if it cannot */
 int dns_fd(struct dns *d);
 /* dns_process - run the callbacks of the answers that arrived */
 void dns_process(struct dns *d);

@@ -1,7 +1,8 @@
 /*
- * dns_int - what dns.c and dns_parse.c share, and the unit test uses:
- * the bounded DNS wire parser that turns an answer packet into struct
- * dns_rr records. Nobody else includes this header.
+ * dns_int - what dns.c, dns_parse.c and dns_plan.c share, and the unit
+ * test uses: the bounded DNS wire parser that turns an answer packet into
+ * struct dns_rr records, and the reader of the files a resolver context
+ * made after the chroot needs. Nobody else includes this header.
  *
  * The parser trusts nothing in the packet: every count, length and
  * compression pointer is checked against the packet's end; pointers must
@@ -44,5 +45,39 @@ const char *dns_type_name(int type, char *buf, size_t buflen);
 
 /* dns_rr_free - release what the records of one answer own (not a->rr itself) */
 void dns_rr_free(struct dns_rr *rr, size_t n);
+
+/*
+ * dns_plan - what dns.c makes its libunbound context from when it makes
+ * it only at the first lookup, after the chroot (dns_plan.c): the files
+ * are read before, in dns_new. fwd: forwarders for ub_ctx_set_fwd ("ip"
+ * or "ip@port"); ta: trust anchor records for ub_ctx_add_ta, one
+ * resource record each on one line.
+ */
+struct dns_plan {
+	char **fwd;
+	size_t nfwd;
+	char **ta;
+	size_t nta;
+};
+
+/* dns_plan_add_fwd - one forwarder */
+void dns_plan_add_fwd(struct dns_plan *p, const char *addr);
+/*
+ * dns_plan_resolvconf - the nameservers of resolv.conf text as
+ * ub_ctx_resolvconf would take them (127.0.0.1 when none); 0, or -1 when
+ * a line is longer than libunbound reads at once or an address is not
+ * plain IPv4/IPv6 (the caller then leaves the file to libunbound)
+ */
+int dns_plan_resolvconf(struct dns_plan *p, const char *text);
+/*
+ * dns_plan_anchors - the records of trust anchor file text; 0, or -1
+ * when it uses zone file syntax beyond one record per line or per
+ * parenthesised group ($ directives, '@', quotes, owner continuation
+ * lines, unbalanced parentheses, a record over 64 KB): the caller then
+ * leaves the file to libunbound
+ */
+int dns_plan_anchors(struct dns_plan *p, const char *text);
+/* dns_plan_free - release what the plan holds; it is empty after */
+void dns_plan_free(struct dns_plan *p);
 
 #endif

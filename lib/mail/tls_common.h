@@ -11,6 +11,17 @@
  * ever offered; "!SSLv3", "!TLSv1" and "!TLSv1.1" are accepted and mean
  * nothing, naming an obsolete version otherwise is an error, as is a
  * list that leaves no protocol.
+ *
+ * Start-up: a daemon that makes its SSL_CTX only later, after the
+ * chroot (the smtp agent, at its first handshake), calls tls_common_init
+ * before the chroot, so openssl.cnf and the providers it names are read
+ * while they are in reach, and tls_common_ready right before making the
+ * context. When openssl.cnf names nothing to initialise (no openssl_conf
+ * section, or an empty one: Debian's file), tls_common_init only reads
+ * it and tls_common_ready initialises OpenSSL without it - loading it
+ * would have done nothing, and the ~2 ms of OpenSSL set-up is paid only
+ * by a process that makes a context. Otherwise tls_common_init loads it
+ * at once and tls_common_ready does nothing.
  */
 #ifndef TERN_MAIL_TLS_COMMON_H
 #define TERN_MAIL_TLS_COMMON_H
@@ -19,6 +30,16 @@
 
 #include <openssl/ssl.h>
 
+/* tls_common_init - read OpenSSL's configuration file now (see above): 0, or -1 with err */
+int tls_common_init(char *err, size_t errlen);
+/* tls_common_ready - before making a context, after tls_common_init: 0, or -1 with err */
+int tls_common_ready(char *err, size_t errlen);
+/*
+ * tls_common_protocol_range - parse "param = value" into the version
+ * range *lo..*hi (TLS1_2_VERSION..TLS1_3_VERSION): 0, or -1 with err
+ */
+int tls_common_protocol_range(const char *param, const char *value, int *lo, int *hi,
+			      char *err, size_t errlen);
 /* tls_common_protocols - set ctx's version range from "param = value": 0, or -1 with err */
 int tls_common_protocols(SSL_CTX *ctx, const char *param, const char *value, char *err, size_t errlen);
 /* tls_common_cipher_list - the OpenSSL TLS 1.2 cipher list of grade "high" or "medium"; NULL otherwise */
