@@ -50,6 +50,8 @@
 #define SMTP_PORT_IMPLICIT	465
 #define LMTP_PORT		24
 #define SMTP_KEY_MAX		(1024 + 16)	/* protocol and next hop of a cached session */
+#define SMTP_OUT_MAX		(1024 * 1024)	/* output buffered before a write: content up to
+						 * this size goes out in one send */
 
 struct event;
 struct service;
@@ -89,11 +91,17 @@ struct smtp_stream {
 	struct buf out;
 	char why[160];			/* the last I/O failure: "timeout", "lost connection" */
 	bool blocking_checked;		/* the socket was made blocking (once per socket) */
-	long long timeout_secs;		/* the limit of the current stage (smtp_stream_timeout) */
-	long long rcv_secs, snd_secs;	/* SO_RCVTIMEO / SO_SNDTIMEO as set on the socket; 0: not yet */
+	long long timeout_ms;		/* the limit of the current stage (smtp_stream_timeout); 0: none */
+	long long unit_ms;		/* the socket's standing limit: the shortest stage limit */
+	long long rcv_ms, snd_ms;	/* SO_RCVTIMEO / SO_SNDTIMEO as set on the socket; 0: not yet */
 };
 
-void smtp_stream_init(struct smtp_stream *s, int fd);
+/*
+ * smtp_stream_init - wrap fd; unit_secs is the shortest limit any stage
+ * has (smtp_session_new: the smtp_*_timeout parameters): set once on the
+ * socket, it bounds every blocking call (see smtp_stream.c)
+ */
+void smtp_stream_init(struct smtp_stream *s, int fd, long long unit_secs);
 /* smtp_stream_timeout - time limit of each later read and write, in seconds */
 void smtp_stream_timeout(struct smtp_stream *s, long long secs);
 /* smtp_stream_getline - the next line without CR LF (cut at max); 0 or -1 (why) */

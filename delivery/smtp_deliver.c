@@ -27,6 +27,23 @@
 
 #define SMTP_HEADER_SCAN_MAX	(1024 * 1024)
 
+/* smtp_8bit - true when p[0..n) has an octet over 127 (a word at a time) */
+static bool smtp_8bit(const char *p, size_t n)
+{
+	uint64_t acc = 0;
+	size_t k = 0;
+
+	for (; k + 8 <= n; k += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + k, sizeof(w));
+		acc |= w;
+	}
+	for (; k < n; k++)
+		acc |= (unsigned char) p[k];
+	return (acc & 0x8080808080808080ULL) != 0;
+}
+
 /* smtp_msg_scan - 8-bit content and "TLS-Required: No" in the header; 0 or -1 (why) */
 static int smtp_msg_scan(struct smtp_msg *m, char *why, size_t whylen)
 {
@@ -46,9 +63,8 @@ static int smtp_msg_scan(struct smtp_msg *m, char *why, size_t whylen)
 		return -1;
 	}
 	while ((n = qfile_content_read(qf, io, 65536, &qerr)) > 0) {
-		for (ssize_t k = 0; k < n && !m->eight_bit; k++)
-			if ((unsigned char) io[k] & 0x80)
-				m->eight_bit = true;
+		if (!m->eight_bit && smtp_8bit(io, (size_t) n))
+			m->eight_bit = true;
 		if (pos < hend && hdr.len < SMTP_HEADER_SCAN_MAX) {
 			uint64_t take = hend - pos < (uint64_t) n ? hend - pos : (uint64_t) n;
 

@@ -309,13 +309,27 @@ out:
 	return ret;
 }
 
+/* smtp_timeout_unit - the shortest limit of any stage of a session: the socket's standing limit */
+static long long smtp_timeout_unit(const struct params_delivery *p)
+{
+	const long long t[] = {p->smtp_helo_timeout, p->smtp_mail_timeout, p->smtp_rcpt_timeout,
+			       p->smtp_data_init_timeout, p->smtp_data_xfer_timeout,
+			       p->smtp_data_done_timeout, p->smtp_quit_timeout};
+	long long unit = 0;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i] > 0 && (unit == 0 || t[i] < unit))
+			unit = t[i];
+	return unit;
+}
+
 /* smtp_session_new - a session around a connected fd */
 static struct smtp_session *smtp_session_new(struct smtp_open_ctx *c, int fd, const char *host,
 					     const char *addr, unsigned port)
 {
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 
-	smtp_stream_init(&s->st, fd);
+	smtp_stream_init(&s->st, fd, smtp_timeout_unit(c->a->p));
 	str_copy(s->key, c->key, sizeof(s->key));
 	str_copy(s->host, host, sizeof(s->host));
 	str_copy(s->addr, addr, sizeof(s->addr));

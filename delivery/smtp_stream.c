@@ -2,45 +2,50 @@
  * smtp_stream - line I/O of the smtp agent over a socket or, after a TLS
  * handshake, its SSL; and reading SMTP replies.
  *
- * Contract: the socket is blocking; the stage's limit (smtp_stream_timeout)
- * is on the socket as SO_RCVTIMEO before every read and SO_SNDTIMEO before
- * every write, so each ends within it (a timeout is an error, never a
- * hang). Input lines are
- * bounded (longer ones are cut and the rest skipped); a reply is bounded
- * to SMTP_REPLY_MAX bytes. Output is buffered until smtp_stream_flush.
- * Failures set s->why ("timeout", "lost connection") and return -1.
+ * Contract: the socket is blocking; every read and write ends within the
+ * stage's limit (smtp_stream_timeout): a timeout is an error, never a
+ * hang. How, with as few system calls as a warm session allows: once per
+ * socket SO_RCVTIMEO and SO_SNDTIMEO are set to the session's unit (the
+ * shortest stage limit there is, smtp_stream_init), so no blocking call
+ * outlasts any stage; a call that runs out of that time (EAGAIN) is
+ * followed by a poll for what is left of the stage's own limit, then
+ * tried again. A request on a cached session thus sets nothing. Input
+ * lines are bounded (longer ones are cut and the rest skipped); a reply
+ * is bounded to SMTP_REPLY_MAX bytes. Output is buffered until
+ * smtp_stream_flush. Failures set s->why ("timeout", "lost connection")
+ * and return -1.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/msg.h"
 #include "base/str.h"
 #include "smtp.h"
 
-#define SMTP_OUT_LIMIT	(1024 * 1024)	/* buffered output before a forced flush */
 
-/* smtp_stream_init - wrap a connected socket */
-void smtp_stream_init(struct smtp_stream *s, int fd)
+/* smtp_stream_init - wrap a connected socket; unit_secs: the shortest stage limit */
+void smtp_stream_init(struct smtp_stream *s, int fd, long long unit_secs)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
+	s->unit_ms = unit_secs > 0 ? unit_secs * 1000 : 0;
 	buf_init(&s->out, 0);
 }
 
 /*
- * smtp_stream_timeout - per-operation time limit. It is only noted here:
- * the socket option of a direction is set right before a read or write
- * that needs it and only when the limit differs from what the socket has
- * (smtp_stream_apply), so a transaction whose stages have different
- * limits sets each direction only where it changes. The blocking mode is
- * made sure of once per socket: the TLS handshake, the only other code
- * that changes it, restores it when done.
+ * smtp_stream_timeout - per-operation time limit, noted for the reads
+ * and writes that follow (smtp_stream_arm, smtp_stream_wait). The
+ * blocking mode is made sure of once per socket: the TLS handshake, the
+ * only other code that changes it, restores it when done.
  */
 void smtp_stream_timeout(struct smtp_stream *s, long long secs)
 {
@@ -51,27 +56,77 @@ void smtp_stream_timeout(struct smtp_stream *s, long long secs)
 			(void) fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
 		s->blocking_checked = true;
 	}
-	s->timeout_secs = secs;
+	s->timeout_ms = secs > 0 ? secs * 1000 : 0;
+}
+
+/* smtp_stream_now_ms - a monotonic clock in milliseconds */
+static long long smtp_stream_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
- * smtp_stream_apply - the current limit on the socket before I/O: for a
- * read (SO_RCVTIMEO) or a write (SO_SNDTIMEO); under TLS both, as
- * SSL_read may write and SSL_write may read. A failed setsockopt leaves
- * the direction unset so the next I/O tries again.
+ * smtp_stream_arm - before a read (rcv) or a write (snd): the socket's
+ * limit of that direction is the unit, or the stage's limit when that is
+ * shorter; set only when it differs from what the socket has (once per
+ * socket as a rule). Under TLS both, as SSL_read may write and SSL_write
+ * may read. A failed setsockopt leaves the direction unset so the next
+ * I/O tries again.
  */
-static void smtp_stream_apply(struct smtp_stream *s, bool rcv, bool snd)
+static void smtp_stream_arm(struct smtp_stream *s, bool rcv, bool snd)
 {
-	struct timeval tv = { (time_t) s->timeout_secs, 0 };
+	long long want = s->timeout_ms;
+	struct timeval tv;
 
-	if (s->timeout_secs <= 0)
+	if (s->unit_ms > 0 && (want <= 0 || s->unit_ms < want))
+		want = s->unit_ms;
+	if (want <= 0)
 		return;
+	tv.tv_sec = (time_t) (want / 1000);
+	tv.tv_usec = (suseconds_t) (want % 1000) * 1000;
 	if (s->ssl != NULL)
 		rcv = snd = true;
-	if (rcv && s->rcv_secs != s->timeout_secs)
-		s->rcv_secs = setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 ? s->timeout_secs : 0;
-	if (snd && s->snd_secs != s->timeout_secs)
-		s->snd_secs = setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 ? s->timeout_secs : 0;
+	if (rcv && s->rcv_ms != want)
+		s->rcv_ms = setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 ? want : 0;
+	if (snd && s->snd_ms != want)
+		s->snd_ms = setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 ? want : 0;
+}
+
+/* smtp_stream_deadline - when the current operation's limit runs out; -1: no limit */
+static long long smtp_stream_deadline(const struct smtp_stream *s)
+{
+	return s->timeout_ms > 0 ? smtp_stream_now_ms() + s->timeout_ms : -1;
+}
+
+/*
+ * smtp_stream_wait - a blocking call ran out of the socket's limit (or
+ * the socket is not blocking after all): wait for events until deadline;
+ * 0 to try again, -1 (errno) when the stage's limit is over
+ */
+static int smtp_stream_wait(struct smtp_stream *s, short events, long long deadline)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = s->fd, .events = events};
+		long long left = deadline < 0 ? -1 : deadline - smtp_stream_now_ms();
+		int r;
+
+		if (deadline >= 0 && left <= 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int) left);
+		if (r > 0)
+			return 0;	/* ready, or an error the next call reports */
+		if (r == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
 }
 
 /* smtp_stream_fail - remember why I/O failed */
@@ -89,7 +144,9 @@ static int smtp_stream_fail(struct smtp_stream *s, int err, bool eof)
 /* smtp_stream_fill - read more input; 0 or -1 */
 static int smtp_stream_fill(struct smtp_stream *s)
 {
-	smtp_stream_apply(s, true, false);
+	long long deadline = smtp_stream_deadline(s);
+
+	smtp_stream_arm(s, true, false);
 	for (;;) {
 		ssize_t n;
 
@@ -104,14 +161,23 @@ static int smtp_stream_fill(struct smtp_stream *s)
 
 				if (e == SSL_ERROR_ZERO_RETURN)
 					return smtp_stream_fail(s, 0, true);
-				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-					return smtp_stream_fail(s, EAGAIN, false);
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+					if (smtp_stream_wait(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+							     deadline) == 0)
+						continue;
+					return smtp_stream_fail(s, errno, false);
+				}
 				return smtp_stream_fail(s, errno ? errno : EPROTO, errno == 0);
 			}
 		} else {
 			n = read(s->fd, s->in, sizeof(s->in));
 			if (n < 0 && errno == EINTR)
 				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				if (smtp_stream_wait(s, POLLIN, deadline) == 0)
+					continue;
+				return smtp_stream_fail(s, errno, false);
+			}
 			if (n < 0)
 				return smtp_stream_fail(s, errno, false);
 			if (n == 0)
@@ -160,15 +226,18 @@ void smtp_stream_printf(struct smtp_stream *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* smtp_stream_flush - write the buffer */
+/* smtp_stream_flush - write the buffer; the limit holds for each write that makes no progress */
 int smtp_stream_flush(struct smtp_stream *s)
 {
 	size_t off = 0;
+	long long deadline;
 
-	if (s->out.len > 0)
-		smtp_stream_apply(s, false, true);
+	if (s->out.len == 0)
+		return 0;
+	smtp_stream_arm(s, false, true);
+	deadline = smtp_stream_deadline(s);
 	while (off < s->out.len) {
-		size_t chunk = s->out.len - off > 65536 ? 65536 : s->out.len - off;
+		size_t chunk = s->out.len - off > SMTP_OUT_MAX ? SMTP_OUT_MAX : s->out.len - off;
 		ssize_t n;
 
 		errno = 0;
@@ -178,6 +247,10 @@ int smtp_stream_flush(struct smtp_stream *s)
 			if (r <= 0) {
 				int e = SSL_get_error(s->ssl, r);
 
+				/* a retry passes the same bytes again, as SSL_write wants */
+				if ((e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) &&
+				    smtp_stream_wait(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) == 0)
+					continue;
 				buf_reset(&s->out);
 				return smtp_stream_fail(s, e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ?
 							EAGAIN : (errno ? errno : EPIPE), false);
@@ -187,12 +260,16 @@ int smtp_stream_flush(struct smtp_stream *s)
 			n = send(s->fd, s->out.data + off, chunk, MSG_NOSIGNAL);
 			if (n < 0 && errno == EINTR)
 				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+			    smtp_stream_wait(s, POLLOUT, deadline) == 0)
+				continue;
 			if (n <= 0) {
 				buf_reset(&s->out);
 				return smtp_stream_fail(s, n < 0 ? errno : EPIPE, false);
 			}
 		}
 		off += (size_t) n;
+		deadline = smtp_stream_deadline(s);
 	}
 	buf_reset(&s->out);
 	return 0;

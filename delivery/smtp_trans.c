@@ -196,7 +196,7 @@ static int smtp_content(struct smtp_agent *a, struct smtp_msg *m, struct smtp_se
 			col += (size_t) (end - k);
 			k = end;
 		}
-		if (s->st.out.len >= SMTP_CHUNK && smtp_stream_flush(&s->st) != 0) {
+		if (s->st.out.len >= SMTP_OUT_MAX && smtp_stream_flush(&s->st) != 0) {
 			ret = -1;
 			break;
 		}

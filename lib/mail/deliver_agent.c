@@ -8,19 +8,25 @@
  *
  * Lock: while it works on a request the agent holds a shared flock(2) on
  * its read-write descriptor of the queue file (taken in
- * deliver_job_begin, released in deliver_job_end before the reply is
- * sent). Several agents may work on one message at once (different
- * recipients); qmgr tests for an exclusive lock without waiting before
- * it schedules a file, so a restarted qmgr never hands a message to a
- * second agent while one that a killed qmgr started is still working on
- * it (Postfix does the same). The descriptor is close-on-exec and
+ * deliver_job_begin before the envelope is read, released by the close
+ * in deliver_job_end before the reply is sent). Several agents may work
+ * on one message at once (different recipients); qmgr tests for an
+ * exclusive lock without waiting before it schedules a file, so a
+ * restarted qmgr never hands a message to a second agent while one that
+ * a killed qmgr started is still working on it (Postfix does the same). The descriptor is close-on-exec and
  * deliver_as closes it in its children, so no child keeps the lock; a
  * deliver_as child dies with its agent (PR_SET_PDEATHSIG), so nothing
- * is delivered that the agent can no longer record. After
- * the lock, every recipient's slot is read again: one that is final
- * already is answered from its slot and not delivered again; and a
- * request whose qmgr is gone meanwhile (killed while the request waited
- * in the socket) is not worked on at all.
+ * is delivered that the agent can no longer record. The envelope, every
+ * recipient's slot included, is read after the lock is taken: a slot
+ * that is final already is answered from the slot and not delivered
+ * again; and a request whose qmgr is gone meanwhile (killed while the
+ * request waited in the socket) is not worked on at all.
+ *
+ * System calls of a warm smtp agent per request (relay, one recipient,
+ * a file up to 1 MiB): poll + recv for the request, open, flock,
+ * fstat, one pread for envelope and content, the peer check, the
+ * transaction, one pwritev2 (RWF_DSYNC) of the slot, the log line,
+ * close (which unlocks), the reply.
  *
  * Mailbox writes do not fork: deliver_as_euid switches the effective
  * ids in this process (Postfix's set_eugid) and back; the real and saved
@@ -30,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,6 +45,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -115,13 +123,14 @@ static int deliver_job_lock(int fd)
 }
 
 /* deliver_job_begin - see deliver_agent.h */
-bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame)
+bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame, bool one_fd)
 {
 	const struct attr *a = NULL, *r = NULL;
 	const char *op;
 	char err[768];
 	struct qfile_error qerr;
 	size_t cap = 0;
+	int fd;
 
 	memset(job, 0, sizeof(*job));
 	attr_list_init(&job->reply);
@@ -161,30 +170,35 @@ bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame)
 	}
 	if (job->nrcpts == 0)
 		return deliver_job_error(job, "no recipients");
-	job->qf = qfile_open(job->queue_file, QFILE_OPEN_RDWR, &qerr);
+	/*
+	 * Lock first, then read the envelope: the recipients' slots read are
+	 * then what every earlier agent recorded (no second read of a slot).
+	 */
+	fd = open(job->queue_file, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, sizeof(err), "%s: open %s: %s", job->queue_file, job->queue_file,
+			 strerror(errno));
+		return deliver_job_error(job, err);
+	}
+	if (deliver_job_lock(fd) < 0) {
+		snprintf(err, sizeof(err), "%s: cannot lock the queue file: %s", job->queue_file,
+			 errno == EWOULDBLOCK ? "another process holds it" : strerror(errno));
+		(void) close(fd);
+		return deliver_job_error(job, err);
+	}
+	job->qf = qfile_open_fd(fd, job->queue_file, QFILE_OPEN_RDWR | (one_fd ? QFILE_OPEN_KEEP : 0), &qerr);
 	if (job->qf == NULL) {
 		snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
 		return deliver_job_error(job, err);
 	}
-	if (deliver_job_lock(job->qf->fd) < 0) {
-		snprintf(err, sizeof(err), "%s: cannot lock the queue file: %s", job->queue_file,
-			 errno == EWOULDBLOCK ? "another process holds it" : strerror(errno));
-		return deliver_job_error(job, err);
-	}
-	job->ro = qfile_open(job->queue_file, 0, &qerr);
+	job->ro = one_fd ? job->qf : qfile_open(job->queue_file, 0, &qerr);
 	if (job->ro == NULL) {
 		snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
 		return deliver_job_error(job, err);
 	}
-	for (size_t i = 0; i < job->nrcpts; i++) {
+	for (size_t i = 0; i < job->nrcpts; i++)
 		if (job->index[i] < 0 || (uint64_t) job->index[i] >= job->qf->nrcpts)
 			return deliver_job_error(job, "rcpt_index out of range");
-		/* under the lock: what an earlier agent recorded is the truth */
-		if (qfile_rcpt_reread(job->qf, (size_t) job->index[i], &qerr) < 0) {
-			snprintf(err, sizeof(err), "%s: %s", job->queue_file, qerr.text);
-			return deliver_job_error(job, err);
-		}
-	}
 	attr_add_str(&job->reply, DELIVER_STATUS, "ok");
 	return true;
 }
@@ -220,8 +234,11 @@ void deliver_job_log(const struct deliver_job *job, const char *to, const char *
 		 relay, delay < 0 ? 0 : delay, a < 0 ? 0 : a, b < 0 ? 0 : b, d, out->dsn, status, out->text);
 }
 
-/* deliver_job_slot - write recipient i's final state into its slot (no fsync); 0 or -1, logged */
-static int deliver_job_slot(struct deliver_job *job, size_t i, const struct deliver_out *out)
+/*
+ * deliver_job_slot - write recipient i's final state into its slot, and
+ * with sync make it durable in the same call; 0 or -1, logged
+ */
+static int deliver_job_slot(struct deliver_job *job, size_t i, const struct deliver_out *out, bool sync)
 {
 	struct qfile_rstatus st = job->qf->rcpts[job->index[i]].status;
 	struct qfile_error qerr;
@@ -233,7 +250,8 @@ static int deliver_job_slot(struct deliver_job *job, size_t i, const struct deli
 	if (out->state == DELIVER_SENT && out->dsn_relayed)
 		st.flags |= QFILE_RS_NOTIFIED;	/* the next hop sends any success notice */
 	deliver_dsn_parse(out->dsn, &st);
-	if (qfile_rcpt_update(job->qf, (size_t) job->index[i], &st, &qerr) != 0) {
+	if ((sync ? qfile_rcpt_update_sync : qfile_rcpt_update)(job->qf, (size_t) job->index[i], &st,
+								   &qerr) != 0) {
 		msg_error("%s: cannot record the result of <%s> in %s: %s", job->qid,
 			  job->rcpt[i], job->queue_file, qerr.text);
 		return -1;
@@ -270,8 +288,8 @@ static void deliver_job_reply(struct deliver_job *job, size_t i, const struct de
 void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
 			const char *relay)
 {
-	if (out->state != DELIVER_DEFER && deliver_job_slot(job, i, out) == 0)
-		deliver_job_sync(job);
+	if (out->state != DELIVER_DEFER)
+		(void) deliver_job_slot(job, i, out, true);
 	deliver_job_reply(job, i, out, relay);
 }
 
@@ -317,14 +335,17 @@ static bool deliver_job_done_already(struct deliver_job *job, size_t i)
 	return true;
 }
 
-/* deliver_job_end - release the lock, the queue files and arrays */
+/*
+ * deliver_job_end - release the lock, the queue files and arrays. The
+ * close of the read-write descriptor releases the lock: it is the only
+ * descriptor of that open file (close-on-exec, closed in deliver_as
+ * children, which are waited for).
+ */
 void deliver_job_end(struct deliver_job *job)
 {
-	if (job->qf != NULL && flock(job->qf->fd, LOCK_UN) < 0)
-		msg_warn("%s: unlock %s: %s", job->qid ? job->qid : "request", job->queue_file,
-			 strerror(errno));
+	if (job->ro != job->qf)
+		qfile_close(job->ro);
 	qfile_close(job->qf);
-	qfile_close(job->ro);
 	job->qf = job->ro = NULL;
 	free(job->index);
 	free(job->rcpt);
@@ -674,6 +695,8 @@ out:
 	return ret;
 }
 
+static void deliver_serve_loop(struct service *svc, int fd, deliver_job_fn job_fn, void *ctx, bool one_fd);
+
 /* deliver_each - what deliver_serve gives deliver_serve_jobs */
 struct deliver_each {
 	const char *relay;
@@ -707,7 +730,8 @@ void deliver_serve(struct service *svc, int fd, const char *relay,
 {
 	struct deliver_each each = {relay, recipient, ctx};
 
-	deliver_serve_jobs(svc, fd, deliver_each_job, &each);
+	/* a second, read-only descriptor for the content: deliver_as children must not hold the lock */
+	deliver_serve_loop(svc, fd, deliver_each_job, &each, false);
 }
 
 /* deliver_tally_add - count one destination's outcome */
@@ -751,12 +775,15 @@ void deliver_tally_result(const struct deliver_tally *t, const char *rcpt, struc
 void deliver_job_results(struct deliver_job *job, const struct deliver_out *outs,
 			 const char *const *relays, const char *const *notes)
 {
-	bool any = false;
+	size_t nfinal = 0, written = 0;
 
 	for (size_t i = 0; i < job->nrcpts; i++)
-		if (outs[i].state != DELIVER_DEFER && deliver_job_slot(job, i, &outs[i]) == 0)
-			any = true;
-	if (any)
+		nfinal += outs[i].state != DELIVER_DEFER;
+	/* one result: written and synced by one call; more: all written, then one sync */
+	for (size_t i = 0; i < job->nrcpts; i++)
+		if (outs[i].state != DELIVER_DEFER && deliver_job_slot(job, i, &outs[i], nfinal == 1) == 0)
+			written++;
+	if (nfinal > 1 && written > 0)
 		deliver_job_sync(job);
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		struct deliver_out o = outs[i];
@@ -775,11 +802,99 @@ void deliver_job_results(struct deliver_job *job, const struct deliver_out *outs
 	}
 }
 
-/* deliver_serve_jobs - serve DELIVER requests, a whole request per call of job_fn (limits as deliver_serve) */
-void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job_fn, void *ctx)
+/*
+ * deliver_in - the request side of one qmgr connection: bytes read but
+ * not decoded yet. qmgr sends a request as one write and waits for the
+ * reply, so one poll and one recv usually bring a whole frame; what
+ * follows a frame stays here for the next one.
+ */
+struct deliver_in {
+	int fd;
+	char *data;
+	size_t len, cap;
+};
+
+/* deliver_in_now_ms - a monotonic clock in milliseconds */
+static long long deliver_in_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * deliver_in_recv - the next request frame within ms: 1, 0 when the peer
+ * closed between frames (or a stop came while waiting), -1 (err) on a
+ * timeout, an I/O error, a malformed or oversized frame
+ */
+static int deliver_in_recv(struct service *svc, struct deliver_in *in, struct attr_list *frame,
+			   int ms, char *err, size_t errlen)
+{
+	long long deadline = deliver_in_now_ms() + ms;
+
+	for (;;) {
+		size_t used = 0, need = ATTR_PREFIX, payload;
+		int r = attr_decode(in->data, in->len, 0, frame, &used, err, errlen);
+		struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+		long long left;
+		ssize_t got;
+
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			memmove(in->data, in->data + used, in->len - used);
+			in->len -= used;
+			return 1;
+		}
+		if (attr_frame_size(in->data, in->len, 0, &payload, NULL, 0) == 1)
+			need = ATTR_PREFIX + payload;	/* at most ATTR_FRAME_MAX: checked by attr_decode */
+		if (need > in->cap) {
+			in->cap = need > IPC_CHUNK_MAX ? need : IPC_CHUNK_MAX;
+			in->data = xrealloc(in->data, in->cap);
+		}
+		left = deadline - deliver_in_now_ms();
+		if (left <= 0) {
+			str_fmt(err, errlen, "read: timeout after %d ms", ms);
+			return -1;
+		}
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int) left);
+		if (r < 0 && errno == EINTR) {
+			if (in->len == 0 && service_stopping(svc))
+				return 0;
+			continue;
+		}
+		if (r < 0) {
+			str_fmt(err, errlen, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0)
+			continue;
+		got = recv(in->fd, in->data + in->len, in->cap - in->len, MSG_DONTWAIT);
+		if (got < 0 && errno == ENOTSOCK)
+			got = read(in->fd, in->data + in->len, in->cap - in->len);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (got < 0) {
+			str_fmt(err, errlen, "read: %s", strerror(errno));
+			return -1;
+		}
+		if (got == 0) {
+			if (in->len == 0)
+				return 0;
+			str_fmt(err, errlen, "connection closed inside a frame (%zu bytes)", in->len);
+			return -1;
+		}
+		in->len += (size_t) got;
+	}
+}
+
+/* deliver_serve_loop - the request loop behind deliver_serve and deliver_serve_jobs */
+static void deliver_serve_loop(struct service *svc, int fd, deliver_job_fn job_fn, void *ctx, bool one_fd)
 {
 	int ms = (int) (service_config(svc)->global.ipc_timeout * 1000);
 	long long max_requests = service_config(svc)->global.max_use;
+	struct deliver_in in = {.fd = fd};
 
 	for (long long served = 0; served < max_requests; served++) {
 		struct attr_list frame;
@@ -788,14 +903,14 @@ void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job_fn, void
 		int r;
 
 		attr_list_init(&frame);
-		r = ipc_recv(fd, &frame, 0, ms, err, sizeof(err));
+		r = deliver_in_recv(svc, &in, &frame, ms, err, sizeof(err));
 		if (r != 1) {
 			if (r < 0)
 				msg_warn("request: %s", err);
 			attr_list_free(&frame);
-			return;
+			break;
 		}
-		if (deliver_job_begin(&job, &frame) && deliver_job_peer_ok(&job, fd)) {
+		if (deliver_job_begin(&job, &frame, one_fd) && deliver_job_peer_ok(&job, fd)) {
 			size_t left = 0;
 
 			for (size_t i = 0; i < job.nrcpts; i++) {
@@ -815,6 +930,13 @@ void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job_fn, void
 		deliver_job_free(&job);
 		attr_list_free(&frame);
 		if (service_stopping(svc))
-			return;
+			break;
 	}
+	free(in.data);
+}
+
+/* deliver_serve_jobs - serve DELIVER requests, a whole request per call of job_fn (limits as deliver_serve) */
+void deliver_serve_jobs(struct service *svc, int fd, deliver_job_fn job_fn, void *ctx)
+{
+	deliver_serve_loop(svc, fd, job_fn, ctx, true);
 }

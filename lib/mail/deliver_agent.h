@@ -2,10 +2,11 @@
  * deliver_agent - what the final delivery agents local and virtual share
  * around the DELIVER contract (deliver_proto.h):
  *
- *   - one request: parse it, open the queue file twice (read-write for the
- *     recipients' slots, as the agent's own user - root for local; and
- *     read-only for the content a delivery child reads), collect one
- *     result per recipient, write each final result into the slot with
+ *   - one request: parse it, open and lock the queue file read-write
+ *     (the recipients' slots, as the agent's own user - root for local),
+ *     and, for local and virtual, a second time read-only (the content a
+ *     delivery child reads; smtp reads the content through the first),
+ *     collect one result per recipient, write each final result into the slot with
  *     an fsync before anything else happens, log the Postfix-shape line,
  *     build the reply frame;
  *   - deliver_as: run one delivery in a child process that has become
@@ -70,18 +71,23 @@ struct deliver_job {
 	int64_t *index;			/* rcpt_index values */
 	const char **rcpt;		/* rcpt values (point into the request frame) */
 	struct qfile *qf;		/* read-write: slots */
-	struct qfile *ro;		/* read-only: content */
+	struct qfile *ro;		/* the content: read-only, or qf itself (deliver_serve_jobs) */
 	long long start_us;
 	struct attr_list reply;
 	bool failed;			/* a request-level error reply was made */
 };
 
 /*
- * deliver_job_begin - parse frame and open the queue file; false when the
- * request cannot be worked on (job->reply then holds the error reply and
- * the reason was logged). frame must outlive the job.
+ * deliver_job_begin - parse frame, open the queue file read-write, take
+ * the shared lock, then read the envelope (so every slot is read under
+ * the lock); false when the request cannot be worked on (job->reply then
+ * holds the error reply and the reason was logged). frame must outlive
+ * the job. one_fd: job->ro is job->qf, and a file up to 1 MiB is read
+ * once for envelope and content (QFILE_OPEN_KEEP); otherwise job->ro is
+ * a second, read-only descriptor, for delivery children (deliver_as),
+ * which must not hold the lock.
  */
-bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame);
+bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame, bool one_fd);
 /*
  * deliver_job_result - recipient i is done for this run: final states go
  * into its slot (and are fsync'ed) first, then the log line, then the

@@ -301,13 +301,27 @@ struct qfile {
 	uint64_t rd_pos;
 	uint32_t rd_crc;
 	bool rd_verify;
+	unsigned char *rd_cache;	/* QFILE_OPEN_KEEP: the whole file as opened, or NULL */
 };
 
 #define QFILE_OPEN_RDWR		0x01	/* for in-place updates */
 #define QFILE_OPEN_INCOMPLETE	0x02	/* accept a file without the execute bit */
+/*
+ * QFILE_OPEN_KEEP: a file of up to 1 MiB is read whole, with one pread,
+ * and stays in memory; qfile_content_read and qfile_header_end then serve
+ * the content from there without I/O (content never changes in place;
+ * slots are always read from the file)
+ */
+#define QFILE_OPEN_KEEP		0x04
 
 /* qfile_open - open and validate; NULL with err set (SYSTEM, CORRUPT, INCOMPLETE) */
 struct qfile *qfile_open(const char *path, int flags, struct qfile_error *err);
+/*
+ * qfile_open_fd - the same on fd, which the caller opened from path (to
+ * lock it before the envelope is read, say); fd is the qfile's from now
+ * on: closed by qfile_close, or at once when NULL is returned
+ */
+struct qfile *qfile_open_fd(int fd, const char *path, int flags, struct qfile_error *err);
 /* qfile_close - close and free (NULL is fine) */
 void qfile_close(struct qfile *qf);
 /* qfile_attr - a named attribute's value (NUL-terminated) and length, or NULL */
@@ -352,6 +366,13 @@ int qfile_rcpt_update(struct qfile *qf, size_t index, const struct qfile_rstatus
 		      struct qfile_error *err);
 int qfile_sched_update(struct qfile *qf, const struct qfile_sched *s, struct qfile_error *err);
 int qfile_sync(struct qfile *qf, struct qfile_error *err);
+/*
+ * qfile_rcpt_update_sync - qfile_rcpt_update and qfile_sync in one
+ * system call (pwritev2 with RWF_DSYNC; the two calls where that is not
+ * supported): for a single result that must be durable at once
+ */
+int qfile_rcpt_update_sync(struct qfile *qf, size_t index, const struct qfile_rstatus *st,
+			   struct qfile_error *err);
 
 /* names for listings */
 const char *qfile_rstate_name(enum qfile_rstate state);	/* "pending", ... */

@@ -12,7 +12,9 @@
  *
  * I/O: the envelope is read through a 64 KiB window with pread, so a
  * typical file costs one read; the content is read straight into the
- * caller's buffer.
+ * caller's buffer; with QFILE_OPEN_KEEP a file of up to QFILE_KEEP_MAX
+ * bytes is read whole by one pread and the content is copied from there
+ * (a delivery agent then reads a message once).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include "mail/qfile_int.h"
 
 #define QFILE_RBUF	(64 * 1024)
+#define QFILE_KEEP_MAX	(1024 * 1024)	/* QFILE_OPEN_KEEP: files up to this size are read whole */
 
 enum rd_section { RD_ENVELOPE, RD_TRAILER };
 
@@ -35,7 +38,8 @@ enum rd_section { RD_ENVELOPE, RD_TRAILER };
 struct rd {
 	struct qfile *qf;
 	struct qfile_error *err;
-	unsigned char *win;		/* QFILE_RBUF bytes */
+	unsigned char *win;		/* win_cap bytes */
+	size_t win_cap;			/* QFILE_RBUF, or the file size (QFILE_OPEN_KEEP) */
 	long long win_off;
 	size_t win_len;
 	enum rd_section section;
@@ -75,7 +79,7 @@ static const unsigned char *rd_get(struct rd *rd, long long off, size_t len)
 
 	if (off >= rd->win_off && (uint64_t) (off - rd->win_off) + len <= rd->win_len)
 		return rd->win + (off - rd->win_off);
-	want = QFILE_RBUF;
+	want = rd->win_cap;
 	if ((uint64_t) (rd->qf->file_size - off) < want)
 		want = (size_t) (rd->qf->file_size - off);
 	if (want < len)
@@ -445,9 +449,6 @@ static int rd_records(struct rd *rd)
 /* qfile_open - open and validate a queue file */
 struct qfile *qfile_open(const char *path, int flags, struct qfile_error *err)
 {
-	struct qfile *qf;
-	struct stat st;
-	struct rd rd;
 	int fd, inj;
 
 	inj = qfile_fault(QFILE_OP_OPEN, NULL);
@@ -457,6 +458,17 @@ struct qfile *qfile_open(const char *path, int flags, struct qfile_error *err)
 		qfile_err(err, QFILE_ERR_SYSTEM, errno, -1, "open %s: %s", path, strerror(errno));
 		return NULL;
 	}
+	return qfile_open_fd(fd, path, flags, err);
+}
+
+/* qfile_open_fd - validate a queue file the caller opened; fd is ours from here */
+struct qfile *qfile_open_fd(int fd, const char *path, int flags, struct qfile_error *err)
+{
+	struct qfile *qf;
+	struct stat st;
+	struct rd rd;
+	int inj;
+
 	if ((inj = qfile_fault(QFILE_OP_FSTAT, NULL)) != 0 || fstat(fd, &st) < 0) {
 		int e = inj ? inj : errno;
 
@@ -486,7 +498,10 @@ struct qfile *qfile_open(const char *path, int flags, struct qfile_error *err)
 	memset(&rd, 0, sizeof(rd));
 	rd.qf = qf;
 	rd.err = err;
-	rd.win = xmalloc(QFILE_RBUF);
+	/* a file to keep is read in one go (one pread for envelope and content) */
+	rd.win_cap = (flags & QFILE_OPEN_KEEP) && qf->file_size <= QFILE_KEEP_MAX ?
+	    (size_t) qf->file_size : QFILE_RBUF;
+	rd.win = xmalloc(rd.win_cap > 0 ? rd.win_cap : 1);
 	rd.win_off = -1;
 	rd.section = RD_ENVELOPE;
 	if (rd_header(&rd) < 0 || rd_records(&rd) < 0) {
@@ -494,7 +509,11 @@ struct qfile *qfile_open(const char *path, int flags, struct qfile_error *err)
 		qfile_close(qf);
 		return NULL;
 	}
-	free(rd.win);
+	/* the first read took the whole file: keep it for the content (QFILE_OPEN_KEEP) */
+	if ((flags & QFILE_OPEN_KEEP) && rd.win_off == 0 && (long long) rd.win_len == qf->file_size)
+		qf->rd_cache = rd.win;
+	else
+		free(rd.win);
 	qfile_err_clear(err);
 	return qf;
 }
@@ -520,6 +539,7 @@ void qfile_close(struct qfile *qf)
 	free(qf->sender);
 	free(qf->envid);
 	free(qf->path);
+	free(qf->rd_cache);
 	free(qf);
 }
 
@@ -563,6 +583,20 @@ int qfile_rcpt_reread(struct qfile *qf, size_t index, struct qfile_error *err)
 	return 0;
 }
 
+/* rd_content_at - content bytes [pos, pos+len), from the kept file (QFILE_OPEN_KEEP) or the disk */
+static int rd_content_at(struct qfile *qf, void *buf, size_t len, uint64_t pos, struct qfile_error *err)
+{
+	if (pos > qf->content_len || len > qf->content_len - pos)
+		msg_panic("rd_content_at: %zu bytes at %llu past the content's %llu", len,
+			  (unsigned long long) pos, (unsigned long long) qf->content_len);
+	if (qf->rd_cache != NULL) {
+		/* rd_content checked that the content lies inside the file, all of which is kept */
+		memcpy(buf, qf->rd_cache + qf->content_offset + (long long) pos, len);
+		return 0;
+	}
+	return rd_pread(qf, buf, len, qf->content_offset + (long long) pos, err);
+}
+
 /* qfile_content_read - stream the content */
 ssize_t qfile_content_read(struct qfile *qf, void *buf, size_t size, struct qfile_error *err)
 {
@@ -575,7 +609,7 @@ ssize_t qfile_content_read(struct qfile *qf, void *buf, size_t size, struct qfil
 		n = (size_t) left;
 	if (n > SSIZE_MAX)
 		n = SSIZE_MAX;
-	if (rd_pread(qf, buf, n, qf->content_offset + (long long) qf->rd_pos, err) < 0)
+	if (rd_content_at(qf, buf, n, qf->rd_pos, err) < 0)
 		return -1;
 	qf->rd_pos += n;
 	if (qf->rd_verify) {
@@ -611,13 +645,13 @@ int qfile_header_end(struct qfile *qf, uint64_t *end, struct qfile_error *err)
 	if (b == 0)
 		return 0;
 	if (b == 1) {
-		if (rd_pread(qf, two, 1, qf->content_offset, err) < 0)
+		if (rd_content_at(qf, two, 1, 0, err) < 0)
 			return -1;
 		if (two[0] == '\n')
 			*end = 0;
 		return 0;
 	}
-	if (rd_pread(qf, two, 2, qf->content_offset + (long long) b - 2, err) < 0)
+	if (rd_content_at(qf, two, 2, b - 2, err) < 0)
 		return -1;
 	if (two[0] == '\n' && two[1] == '\n')
 		*end = b - 1;
