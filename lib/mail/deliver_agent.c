@@ -832,11 +832,14 @@ static int deliver_in_recv(struct service *svc, struct deliver_in *in, struct at
 			   int ms, char *err, size_t errlen)
 {
 	long long deadline = deliver_in_now_ms() + ms;
+	bool watch_status = true;	/* off when there is no status pipe (run without master) */
 
 	for (;;) {
 		size_t used = 0, need = ATTR_PREFIX, payload;
 		int r = attr_decode(in->data, in->len, 0, frame, &used, err, errlen);
-		struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+		/* between requests the status pipe is watched too: master closing it means stop */
+		struct pollfd pfd[2] = {{.fd = in->fd, .events = POLLIN},
+					{.fd = service_status_fd(), .events = 0}};
 		long long left;
 		ssize_t got;
 
@@ -858,7 +861,7 @@ static int deliver_in_recv(struct service *svc, struct deliver_in *in, struct at
 			str_fmt(err, errlen, "read: timeout after %d ms", ms);
 			return -1;
 		}
-		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int) left);
+		r = poll(pfd, in->len == 0 && watch_status ? 2 : 1, left > INT_MAX ? INT_MAX : (int) left);
 		if (r < 0 && errno == EINTR) {
 			if (in->len == 0 && service_stopping(svc))
 				return 0;
@@ -868,7 +871,11 @@ static int deliver_in_recv(struct service *svc, struct deliver_in *in, struct at
 			str_fmt(err, errlen, "poll: %s", strerror(errno));
 			return -1;
 		}
-		if (r == 0)
+		if (pfd[1].revents & POLLNVAL)
+			watch_status = false;
+		else if (in->len == 0 && (pfd[1].revents & (POLLERR | POLLHUP)) != 0)
+			return 0;
+		if (r == 0 || (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) == 0)
 			continue;
 		got = recv(in->fd, in->data + in->len, in->cap - in->len, MSG_DONTWAIT);
 		if (got < 0 && errno == ENOTSOCK)
@@ -929,7 +936,7 @@ static void deliver_serve_loop(struct service *svc, int fd, deliver_job_fn job_f
 				 strerror(errno));
 		deliver_job_free(&job);
 		attr_list_free(&frame);
-		if (service_stopping(svc))
+		if (service_stop_requested(svc))	/* a closed status pipe: seen by the next wait */
 			break;
 	}
 	free(in.data);

@@ -704,6 +704,18 @@ bool service_stopping(const struct service *svc)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP)) != 0;
 }
 
+/* service_stop_requested - a stop already known: no system call */
+bool service_stop_requested(const struct service *svc)
+{
+	return svc->stopping || service_sigterm;
+}
+
+/* service_status_fd - the status pipe's descriptor */
+int service_status_fd(void)
+{
+	return MASTER_STATUS_FD;
+}
+
 /* service_set_session_limit - MULTI: sessions per process */
 void service_set_session_limit(struct service *svc, int limit)
 {

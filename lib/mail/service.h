@@ -102,8 +102,16 @@ void service_set_ctx(struct service *svc, void *ctx);
 
 /* service_conn_done - MULTI: one connection is over (the daemon closed it) */
 void service_conn_done(struct service *svc);
-/* service_stopping - a graceful stop was requested */
+/* service_stopping - a graceful stop was requested (polls the status pipe: a system call) */
 bool service_stopping(const struct service *svc);
+/*
+ * service_stop_requested - the same from what is already known (SIGTERM
+ * or a stop seen before), without a system call: for loops that watch
+ * the status pipe themselves (service_status_fd) while they wait
+ */
+bool service_stop_requested(const struct service *svc);
+/* service_status_fd - the status pipe to master: POLLHUP/POLLERR on it means stop */
+int service_status_fd(void);
 /* service_set_session_limit - MULTI: change the limit (pre_jail or later) */
 void service_set_session_limit(struct service *svc, int limit);
 /* service_use_count - connections (or requests) taken so far */
