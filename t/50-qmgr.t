@@ -72,9 +72,7 @@ def submit(rcpts, **kw):
 
 
 def where(qid):
-    """The queue directories that hold qid."""
-    return [d for d in ("incoming", "active", "deferred", "hold", "timed", "corrupt")
-            if os.path.exists(os.path.join(Q, d, qid))]
+    return inst.queue_where(qid)
 
 
 def reasons(kind, qid):
@@ -86,15 +84,7 @@ def reasons(kind, qid):
 
 
 def qmgr_pid():
-    m = inst.master_pid()
-    for p in children_of(m) if m else []:
-        try:
-            with open("/proc/%d/cmdline" % p, "rb") as f:
-                if b"qmgr" in f.read():
-                    return p
-        except OSError:
-            pass
-    return None
+    return inst.daemon_pid("qmgr")
 
 
 def owner_chown(path):

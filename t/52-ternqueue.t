@@ -60,8 +60,7 @@ def submit(rcpts, sender="sender@client.test"):
 
 
 def where(qid):
-    return [d for d in ("incoming", "active", "deferred", "hold", "timed", "corrupt")
-            if os.path.exists(os.path.join(Q, d, qid))]
+    return inst.queue_where(qid)
 
 
 def owner_chown(path):
@@ -74,15 +73,7 @@ def tq(*args, **kw):
 
 
 def qmgr_pid():
-    m = inst.master_pid()
-    for p in children_of(m) if m else []:
-        try:
-            with open("/proc/%d/cmdline" % p, "rb") as f:
-                if b"qmgr" in f.read():
-                    return p
-        except OSError:
-            pass
-    return None
+    return inst.daemon_pid("qmgr")
 
 
 # the queue: three deferred messages (one with two recipients), one held, one timed

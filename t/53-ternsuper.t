@@ -52,8 +52,7 @@ def submit(rcpt):
 
 
 def where(qid):
-    return [d for d in ("incoming", "active", "deferred", "hold", "timed", "corrupt")
-            if os.path.exists(os.path.join(Q, d, qid))]
+    return inst.queue_where(qid)
 
 
 def ts(*args, input=None):

@@ -66,8 +66,7 @@ def submit(rcpts):
 
 
 def where(qid):
-    return [d for d in ("incoming", "active", "deferred", "hold", "timed", "corrupt")
-            if os.path.exists(os.path.join(Q, d, qid))]
+    return inst.queue_where(qid)
 
 
 def trigger(data):

@@ -51,8 +51,7 @@ def submit(rcpt):
 
 
 def where(qid):
-    return [d for d in ("incoming", "active", "deferred", "hold", "timed", "corrupt")
-            if os.path.exists(os.path.join(Q, d, qid))]
+    return inst.queue_where(qid)
 
 
 def reason_files(qid):
@@ -69,15 +68,7 @@ def ternsuper(*args):
 
 
 def qmgr_pid():
-    m = inst.master_pid()
-    for p in children_of(m) if m else []:
-        try:
-            with open("/proc/%d/cmdline" % p, "rb") as f:
-                if b"qmgr" in f.read():
-                    return p
-        except OSError:
-            pass
-    return None
+    return inst.daemon_pid("qmgr")
 
 
 def deferred_with_reason(rcpt):

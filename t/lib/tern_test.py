@@ -182,6 +182,23 @@ class Instance:
     def master_pid(self):
         return pid_file(self.path("data", "master.pid"))
 
+    def queue_where(self, qid):
+        """The queue directories that hold qid (incoming, active, deferred, hold, timed, corrupt)."""
+        return [d for d in ("incoming", "active", "deferred", "hold", "timed", "corrupt")
+                if os.path.exists(self.path("queue", d, qid))]
+
+    def daemon_pid(self, name):
+        """The pid of a child of master whose command line holds name, or None."""
+        m = self.master_pid()
+        for p in children_of(m) if m else []:
+            try:
+                with open("/proc/%d/cmdline" % p, "rb") as f:
+                    if name.encode() in f.read():
+                        return p
+            except OSError:
+                pass
+        return None
+
     def socket(self, name):
         """The path of service name's socket (public/ or private/ in the queue), or None."""
         for d in ("public", "private"):
