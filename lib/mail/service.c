@@ -506,8 +506,9 @@ static void service_open_log(struct service *svc)
 static void service_drop(struct service *svc)
 {
 	const struct params_global *g = &svc->cfg.global;
-	struct passwd *pw = NULL;
-	uid_t ru, eu, su;
+	struct passwd *pw;
+	uid_t uid = 0, ru, eu, su;
+	gid_t gid = 0;
 	gid_t rg, eg, sg, groups[4];
 	int ngroups;
 
@@ -524,6 +525,9 @@ static void service_drop(struct service *svc)
 			msg_fatal("mail_owner %s: no such user", g->mail_owner);
 		if (pw->pw_uid == 0 || pw->pw_gid == 0)
 			msg_fatal("mail_owner %s has uid or gid 0: it must be an unprivileged user", g->mail_owner);
+		/* copied: getpwnam's result is static, and a pre_jail hook may call it again */
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
 	}
 	if (svc->desc->pre_jail)
 		svc->desc->pre_jail(svc);
@@ -540,16 +544,15 @@ static void service_drop(struct service *svc)
 	}
 	if (!svc->unpriv)
 		return;
-	if (setgroups(1, &pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		msg_fatal("drop privileges to %s: %s", g->mail_owner, strerror(errno));
 	/* verify: no root id of any kind, and no way back */
 	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0)
 		msg_fatal("getresuid: %s", strerror(errno));
 	ngroups = getgroups((int) (sizeof(groups) / sizeof(groups[0])), groups);
-	if (ru != pw->pw_uid || eu != pw->pw_uid || su != pw->pw_uid || ru == 0 ||
-	    rg != pw->pw_gid || eg != pw->pw_gid || sg != pw->pw_gid || rg == 0 ||
-	    ngroups != 1 || groups[0] != pw->pw_gid || setuid(0) == 0)
+	if (ru != uid || eu != uid || su != uid || ru == 0 ||
+	    rg != gid || eg != gid || sg != gid || rg == 0 ||
+	    ngroups != 1 || groups[0] != gid || setuid(0) == 0)
 		msg_fatal("privilege drop to %s did not take: uid %ld/%ld/%ld gid %ld/%ld/%ld, %d groups",
 			  g->mail_owner, (long) ru, (long) eu, (long) su, (long) rg, (long) eg, (long) sg, ngroups);
 }
