@@ -131,6 +131,7 @@ $(BUILD)/t/unit/%: $(BUILD)/obj/t/unit/%.o $(LIBTERN)
 # check - unit tests first (fast, pinpoint), then integration tests.
 # TERN_BUILD tells the integration tests which binaries to use.
 check: all man-lint
+	$(if $(SAN),LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp) \
 	TERN_BUILD=$(abspath $(BUILD)) TERN_SRC=$(CURDIR) prove $(UNIT_BINS) $(sort $(wildcard t/*.t))
 
 check-asan:

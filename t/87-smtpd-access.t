@@ -103,4 +103,15 @@ like(inst.log(), "NOQUEUE: reject: CONNECT from mail.east.blocked.test[127.0.0.1
 like(inst.log(), "connect from unknown[127.0.0.12] country=DE", "the OK client is from DE")
 
 inst.stop()
+
+# a plain hash: table is opened before the chroot and read from the open
+# handle (under ASan: Berkeley DB's allocations are not leaks, t/lsan.supp)
+inst2 = SmtpdInstance(tern={"geoip_database": db, "dns_resolver_config": w.unbound_conf},
+                      smtpd={"smtpd_client_access": "hash:%s" % HASH})
+r = inst2.start()
+is_(r.returncode, 0, "instance with a plain hash: table in the chrooted smtpd starts")
+got = greeting(inst2.smtp, "127.0.1.5", False)
+ok(got[0] == 554 and "network blocked" in got[1], "plain hash: a network prefix is refused: %r" % (got,))
+is_(greeting(inst2.smtp, "127.0.0.16", False)[0], 220, "plain hash: a client without an entry is greeted")
+inst2.stop()
 done()
