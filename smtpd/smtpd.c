@@ -94,6 +94,7 @@ static void smtpd_pre_jail(struct service *svc)
 	smtpd_sasl_init(srv);
 	smtpd_access_init(srv);		/* after smtpd_sasl_init: it asks whether AUTH is offered */
 	smtpd_peer_init(srv);
+	smtpd_space_init(srv);
 	service_set_session_limit(svc, (int) srv->p->smtpd_sessions_per_process);
 	service_set_ctx(svc, srv);
 }

@@ -115,6 +115,10 @@ struct smtpd_server {
 	char *rbuf;			/* SMTPD_RBUF_SIZE: every plain read lands here first */
 	pid_t pid;			/* for session ids; 0 until the first session */
 	bool stopping;
+	int space_fd;			/* the queue directory, for queue_minfree; -1: not checked */
+	time_t space_checked;		/* when space_free was read */
+	unsigned long long space_free;	/* free bytes of the queue file system then */
+	bool space_warned;		/* a failed statvfs was logged */
 };
 
 #define SMTPD_RBUF_SIZE	(64 * 1024)	/* one plain read at most */
@@ -440,5 +444,9 @@ void smtpd_screen_rcpt_refused(struct smtpd_session *s, const struct smtpd_reply
 bool smtpd_screen_rate(struct smtpd_session *s);
 /* smtpd_screen_session_end - the session closes: cancel its request */
 void smtpd_screen_session_end(struct smtpd_session *s);
+
+/* smtpd_space.c: free space in the queue (queue_minfree) */
+void smtpd_space_init(struct smtpd_server *srv);
+bool smtpd_space_ok(struct smtpd_server *srv, unsigned long long size);
 
 #endif

@@ -368,6 +368,13 @@ static void smtpd_cmd_mail(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
 		return;
 	}
+	if (!smtpd_space_ok(s->srv, mp.size_given ? mp.size : 0)) {
+		str_copy(s->sender, sender, sizeof(s->sender));
+		smtpd_log_reject(s, NULL, "MAIL", 452, "4.3.1", "Insufficient system storage", "");
+		s->sender[0] = '\0';
+		smtpd_reply(s, 452, "4.3.1", "Insufficient system storage");
+		return;
+	}
 	smtpd_proto_reset(s);
 	str_copy(s->sender, sender, sizeof(s->sender));
 	s->smtputf8 = mp.smtputf8;
