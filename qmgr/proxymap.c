@@ -20,7 +20,10 @@
  * .db themselves; the tables that are read into memory at open
  * (texthash:, pcre:, cidr:) are reopened here when their file changes
  * (checked at most once a second, at a lookup); if the new file is bad,
- * the old contents stay in use and a warning says why.
+ * the old contents stay in use and a warning says why. Answers are not
+ * kept here: the clients keep each table's recent ones for 10 s
+ * (table_proxy.c), which saves the round trip too, and unix:passwd.byname
+ * answers a key with '@' without asking the system (table_passwd.c).
  *
  * Process: SERVICE_MULTI on the skeleton, master.conf
  * "proxymap unix - - n - - proxymap": runs as mail_owner, not chrooted.

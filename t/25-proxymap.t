@@ -4,7 +4,9 @@
 On a private instance with proxymap in master.conf and the default
 proxy_read_maps (unix:passwd.byname and the aliases of the instance),
 through ternmap -c DIR and a raw protocol client: found / not found for
-unix:passwd.byname, hash: and texthash: through proxymap; a table not in
+unix:passwd.byname, hash: and texthash: through proxymap; a key with '@'
+is not found in unix:passwd.byname (through ternmap and raw, where
+proxymap answers it without asking the system); a table not in
 proxy_read_maps is refused (exit 75, a logged reason); many requests on
 one connection; malformed requests get an error reply, a malformed frame
 closes only that connection; a changed texthash file is read again; a
@@ -80,6 +82,8 @@ r = tm("-q", "daemon", "proxy:unix:passwd.byname")
 is_((r.returncode, r.stdout), (0, pw_value("daemon") + "\n"), "and a system user")
 r = tm("-q", "tern-no-such-user-q9", "proxy:unix:passwd.byname")
 is_((r.returncode, r.stdout, r.stderr), (1, "", ""), "a made-up user: not found (exit 1), no error")
+r = tm("-q", "root@localhost", "proxy:unix:passwd.byname")
+is_((r.returncode, r.stdout, r.stderr), (1, "", ""), "an address (a key with '@'): not found, no error")
 r = tm("-q", "Postmaster", "proxy:hash:" + ALIASES)
 is_((r.returncode, r.stdout), (0, "root\n"), "hash: aliases through proxymap (key folded)")
 r = tm("-q", "abuse", "proxy:texthash:" + ALIASES)
@@ -174,6 +178,8 @@ rep = ask(s, "unix:passwd.byname", "root")
 is_(rep, {"status": "ok", "value": pw_value("root")}, "raw: ok with the value")
 rep = ask(s, "unix:passwd.byname", "tern-no-such-user-q9")
 is_(rep, {"status": "notfound"}, "raw: notfound, same connection")
+rep = ask(s, "unix:passwd.byname", "root@localhost")
+is_(rep, {"status": "notfound"}, "raw: a key with '@' in passwd.byname: notfound")
 rep = ask(s, "texthash:" + ALIASES, "ABUSE", flags=2)
 is_(rep, {"status": "notfound"}, "raw: TABLE_KEEP_CASE is honoured")
 rep = ask(s, "texthash:" + ALIASES, "ABUSE")

@@ -272,6 +272,99 @@ int ipc_request(int fd, const struct attr_list *req, struct attr_list *reply,
 	return r < 0 ? -1 : 0;
 }
 
+/*
+ * ipc_call - ipc_request for services that answer each request with
+ * exactly one frame (ipc_client.h): the reply is awaited with poll
+ * first (it is never there the moment the request is sent), then read
+ * with one recv when it fits in IPC_STACK_FRAME - two system calls
+ * instead of a failed recv, a poll and two reads. The peer sends
+ * nothing unasked, so bytes after the reply frame are a protocol error
+ * (EPROTO): the caller closes the connection.
+ */
+int ipc_call(int fd, const struct attr_list *req, struct attr_list *reply,
+    size_t max_frame, int timeout_ms, char *err, size_t errlen)
+{
+	int64_t deadline = ipc_deadline(timeout_ms);
+	unsigned char buf[IPC_STACK_FRAME];
+	size_t have, got, n;
+	ssize_t r;
+	void *p;
+
+	if (attr_list_error(req)) {
+		errno = EINVAL;
+		ipc_err(err, errlen, "bad request: %s", attr_list_error(req));
+		return -1;
+	}
+	if (ipc_send_by(fd, req, deadline) < 0) {
+		ipc_io_err(err, errlen, "write", timeout_ms);
+		return -1;
+	}
+	attr_list_reset(reply);
+	do {
+		if (ipc_wait(fd, POLLIN, deadline) < 0) {
+			ipc_io_err(err, errlen, "read", timeout_ms);
+			return -1;
+		}
+		r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r < 0 && errno == ENOTSOCK)
+			r = read(fd, buf, sizeof(buf));
+	} while (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK));
+	if (r < 0) {
+		ipc_io_err(err, errlen, "read", timeout_ms);
+		return -1;
+	}
+	if (r == 0) {
+		errno = ECONNRESET;
+		ipc_err(err, errlen, "connection closed before the reply");
+		return -1;
+	}
+	have = (size_t) r;
+	if (have < ATTR_PREFIX) {
+		int rc = ipc_read_full(fd, buf + have, ATTR_PREFIX - have, deadline, &got);
+
+		if (rc <= 0) {
+			if (rc == 0)
+				errno = ECONNRESET;
+			ipc_io_err(err, errlen, "read", timeout_ms);
+			return -1;
+		}
+		have = ATTR_PREFIX;
+	}
+	if (attr_frame_size(buf, ATTR_PREFIX, max_frame, &n, err, errlen) < 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	have -= ATTR_PREFIX;
+	if (have > n) {
+		errno = EPROTO;
+		ipc_err(err, errlen, "%zu bytes after the reply frame", have - n);
+		return -1;
+	}
+	p = attr_decode_space(reply, n);
+	memcpy(p, buf + ATTR_PREFIX, have);
+	if (have < n) {
+		int rc = ipc_read_full(fd, (char *) p + have, n - have, deadline, &got);
+
+		if (rc <= 0) {
+			if (rc == 0) {
+				errno = ECONNRESET;
+				ipc_err(err, errlen, "connection closed inside a frame (%zu of %zu bytes)",
+				    have + got, n);
+			} else {
+				ipc_io_err(err, errlen, "read", timeout_ms);
+			}
+			attr_list_reset(reply);
+			return -1;
+		}
+	}
+	if (attr_decode_finish(reply, n, err, errlen) < 0) {
+		errno = EPROTO;
+		attr_list_reset(reply);
+		return -1;
+	}
+	return 0;
+}
+
 /* ipc_unix_addr - fill a sockaddr_un; -1 with ENAMETOOLONG */
 static int ipc_unix_addr(struct sockaddr_un *sun, const char *path)
 {

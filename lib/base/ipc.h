@@ -74,6 +74,13 @@ int ipc_recv(int fd, struct attr_list *l, size_t max_frame, int timeout_ms,
  */
 int ipc_request(int fd, const struct attr_list *req, struct attr_list *reply,
     size_t max_frame, int timeout_ms, char *err, size_t errlen);
+/*
+ * ipc_call - the same for a peer that sends exactly one frame per
+ * request and nothing else (ipc_client's services): the reply is read
+ * with one poll and, up to 4 KB, one recv; bytes after it are EPROTO.
+ */
+int ipc_call(int fd, const struct attr_list *req, struct attr_list *reply,
+    size_t max_frame, int timeout_ms, char *err, size_t errlen);
 
 /* Content streams. */
 

@@ -110,7 +110,7 @@ int ipc_client_call(struct ipc_client *c, char *why, size_t whylen)
 				strerror(errno));
 			return -1;
 		}
-		if (ipc_request(c->fd, &c->req, &c->reply, c->reply_max, c->timeout_ms, e, sizeof(e)) == 0)
+		if (ipc_call(c->fd, &c->req, &c->reply, c->reply_max, c->timeout_ms, e, sizeof(e)) == 0)
 			return 0;
 		saved = errno;
 		ipc_client_disconnect(c);

@@ -138,6 +138,13 @@ int table_db_delete(const char *type, const char *path, const char *const *keys,
 #define TABLE_PROXY_TIMEOUT	3600
 void table_proxy_set_timeout(int seconds);
 void table_proxy_set_socket(const char *path);
+/*
+ * table_proxy_set_cache_time - how long each proxy: table keeps recent
+ * "found" and "not found" answers, in seconds: 0 asks proxymap every
+ * time, < 0 restores TABLE_PROXY_CACHE_TIME. Kept answers are forgotten.
+ */
+#define TABLE_PROXY_CACHE_TIME	10
+void table_proxy_set_cache_time(int seconds);
 
 /*
  * Module interface (table.c and table_*.c only). Each type embeds
@@ -175,6 +182,8 @@ struct table *table_inline_static_open(const char *type, const char *name, int f
 				char *err, size_t errlen);
 struct table *table_passwd_open(const char *type, const char *name, int flags,
 				char *err, size_t errlen);
+/* table_passwd_name_ok - may unix:passwd.byname find name; false: "not found" unasked */
+bool table_passwd_name_ok(const char *name);
 struct table *table_proxy_open(const char *type, const char *name, int flags,
 			       char *err, size_t errlen);
 

@@ -12,8 +12,23 @@
  * Keys are folded to lower case like those of the other exact tables
  * (mail local parts are compared without case); TABLE_KEEP_CASE looks the
  * name up as given. A name that is empty, longer than
- * TABLE_PASSWD_NAME_MAX, or holds ':' or a control character is not
- * found without asking the system.
+ * TABLE_PASSWD_NAME_MAX, or holds ':', '@' or a control character is
+ * not found without asking the system (table_passwd_name_ok).
+ *
+ * Why '@' (Postfix's dict_unix asks getpwnam about any key, and its
+ * mail_addr_find asks every table about "user@domain" first): a key with
+ * '@' is an address, and the question costs most when the answer is
+ * "no" - glibc reads /etc/passwd, then nss-systemd looks for a userdb
+ * record in six directories, ~65 system calls here, for every local
+ * recipient that smtpd checks by its full address before its local
+ * part. Names with '@' exist only in directory services (SSSD with
+ * use_fully_qualified_names, winbind with '@' as its separator), and
+ * tern cannot deliver to them: the local agent looks the recipient up by
+ * its local part (getpwnam("alice") for alice@example.com), so saying
+ * "found" to "alice@example.com" would accept mail that local then
+ * bounces. Such a site sets SSSD's default_domain_suffix, and the local
+ * part is found. The one mailbox lost is a quoted local part holding
+ * '@' ("a@b"@example.com), which smtpd accepts only from mynetworks.
  *
  * Failures: only "passwd.byname" exists (ENOTSUP for other names). A
  * lookup that the system cannot answer (an I/O error, an unreachable
@@ -45,13 +60,13 @@ struct table_passwd {
 	size_t size;
 };
 
-/* table_passwd_name_ok - a name worth asking the system about */
-static bool table_passwd_name_ok(const char *name)
+/* table_passwd_name_ok - a name worth asking the system about (not empty, no ':', '@', controls) */
+bool table_passwd_name_ok(const char *name)
 {
 	if (*name == '\0')
 		return false;
 	for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-		if (*p == ':' || *p < 0x20 || *p == 0x7f)
+		if (*p == ':' || *p == '@' || *p < 0x20 || *p == 0x7f)
 			return false;
 	return true;
 }

@@ -27,11 +27,26 @@
  * TABLE_KEEP_CASE flags of this table: the table behind proxymap folds
  * it exactly as it would if it were opened here. Keys longer than
  * PROXYMAP_KEY_MAX are not found (table.c).
+ *
+ * Recent answers: each proxy: table keeps its last TABLE_PROXY_CACHE_SLOTS
+ * "found" and "not found" answers (keys and values of modest size) for
+ * TABLE_PROXY_CACHE_TIME seconds (table_proxy_set_cache_time; 0: none),
+ * so that smtpd, which asks two or three questions per local recipient
+ * (local_recipient_maps: "user@domain", then "user", in each table),
+ * asks proxymap nothing for a recipient it saw a moment ago. A round
+ * trip costs two wake-ups and ~10 system calls in two processes. The
+ * price: a table change reaches a running client up to that long later
+ * (a user added a few seconds ago may still get 550 5.1.1); errors are
+ * never kept, and a new socket (table_proxy_set_socket) forgets all.
+ * For proxy:unix:passwd.byname a key that table cannot find (one with
+ * '@': table_passwd_name_ok) is "not found" without asking.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/attr.h"
 #include "base/buf.h"
@@ -41,10 +56,26 @@
 #include "mail/proxymap_proto.h"
 #include "mail/table.h"
 
-/* table_proxy - one proxy: table: the name proxymap opens */
+#define TABLE_PROXY_CACHE_SLOTS	32	/* answers kept per table */
+#define TABLE_PROXY_CACHE_KEY	256	/* longer keys are always asked */
+#define TABLE_PROXY_CACHE_VALUE	1024	/* longer values are not kept */
+#define TABLE_PROXY_PASSWD	"unix:passwd.byname"
+
+/* table_proxy_answer - one kept answer */
+struct table_proxy_answer {
+	char *key;			/* NULL: an empty slot */
+	char *value;			/* NULL: "not found" */
+	int64_t expires;		/* monotonic ms */
+	unsigned gen;			/* table_proxy_client.gen when it was kept */
+};
+
+/* table_proxy - one proxy: table: the name proxymap opens, and its recent answers */
 struct table_proxy {
 	struct table t;
 	char *remote;			/* "type:name", without "proxy:" */
+	bool passwd;			/* unix:passwd.byname: table_passwd_name_ok first */
+	struct table_proxy_answer cache[TABLE_PROXY_CACHE_SLOTS];
+	size_t next;			/* the slot to reuse when none is free */
 };
 
 /* table_proxy_client - the connection all proxy: tables of the process share */
@@ -53,7 +84,9 @@ static struct table_proxy_client {
 	char *socket;			/* NULL: PROXYMAP_SOCKET */
 	int timeout;			/* seconds */
 	int users;			/* open proxy: tables */
-} table_proxy_client = { .timeout = TABLE_PROXY_TIMEOUT };
+	int cache_ms;			/* how long answers are kept; 0: not at all */
+	unsigned gen;			/* answers kept under another gen are stale */
+} table_proxy_client = { .timeout = TABLE_PROXY_TIMEOUT, .cache_ms = TABLE_PROXY_CACHE_TIME * 1000 };
 
 /* table_proxy_disconnect - close the kept connection, if any */
 static void table_proxy_disconnect(struct table_proxy_client *c)
@@ -81,11 +114,91 @@ void table_proxy_set_socket(const char *path)
 
 	free(c->socket);
 	c->socket = path ? xstrdup(path) : NULL;
+	c->gen++;				/* another proxymap: forget its answers */
 	if (c->conn != NULL)
 		ipc_client_set_path(c->conn, c->socket ? c->socket : PROXYMAP_SOCKET);
 }
 
-/* table_proxy_lookup - one request, one reply */
+/* table_proxy_set_cache_time - how long answers are kept, in seconds (0: not at all) */
+void table_proxy_set_cache_time(int seconds)
+{
+	struct table_proxy_client *c = &table_proxy_client;
+
+	if (seconds < 0)
+		seconds = TABLE_PROXY_CACHE_TIME;
+	c->cache_ms = seconds > INT_MAX / 1000 ? INT_MAX / 1000 * 1000 : seconds * 1000;
+	c->gen++;
+}
+
+/* table_proxy_now - monotonic milliseconds (vDSO: no system call) */
+static int64_t table_proxy_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* table_proxy_answer_clear - empty one slot */
+static void table_proxy_answer_clear(struct table_proxy_answer *a)
+{
+	free(a->key);
+	free(a->value);
+	a->key = a->value = NULL;
+}
+
+/* table_proxy_cached - a kept answer for key: 1 found (*value), 0 not found, -1 none */
+static int table_proxy_cached(struct table_proxy *tp, const char *key, const char **value,
+			      int64_t now)
+{
+	const struct table_proxy_client *c = &table_proxy_client;
+
+	for (size_t i = 0; i < TABLE_PROXY_CACHE_SLOTS; i++) {
+		struct table_proxy_answer *a = &tp->cache[i];
+
+		if (a->key == NULL || strcmp(a->key, key) != 0)
+			continue;
+		if (a->gen != c->gen || now >= a->expires) {
+			table_proxy_answer_clear(a);
+			return -1;
+		}
+		if (a->value == NULL)
+			return 0;
+		buf_reset(&tp->t.value);
+		if (buf_puts(&tp->t.value, a->value) < 0)
+			return -1;			/* cannot happen: kept values are short */
+		*value = tp->t.value.data;
+		return 1;
+	}
+	return -1;
+}
+
+/* table_proxy_keep - keep proxymap's answer for key (value NULL: not found) */
+static void table_proxy_keep(struct table_proxy *tp, const char *key, const char *value,
+			     int64_t now)
+{
+	const struct table_proxy_client *c = &table_proxy_client;
+	struct table_proxy_answer *a = NULL;
+
+	if (c->cache_ms <= 0 || strlen(key) > TABLE_PROXY_CACHE_KEY ||
+	    (value != NULL && strlen(value) > TABLE_PROXY_CACHE_VALUE))
+		return;
+	/* a free or stale slot first, else the next in turn */
+	for (size_t i = 0; i < TABLE_PROXY_CACHE_SLOTS && a == NULL; i++)
+		if (tp->cache[i].key == NULL || tp->cache[i].gen != c->gen || now >= tp->cache[i].expires)
+			a = &tp->cache[i];
+	if (a == NULL) {
+		a = &tp->cache[tp->next];
+		tp->next = (tp->next + 1) % TABLE_PROXY_CACHE_SLOTS;
+	}
+	table_proxy_answer_clear(a);
+	a->key = xstrdup(key);
+	a->value = value ? xstrdup(value) : NULL;
+	a->expires = now + c->cache_ms;
+	a->gen = c->gen;
+}
+
+/* table_proxy_lookup - a kept answer, else one request and one reply */
 static int table_proxy_lookup(struct table *t, const char *key, const char **value,
 			      char *err, size_t errlen)
 {
@@ -95,7 +208,16 @@ static int table_proxy_lookup(struct table *t, const char *key, const char **val
 	const struct attr_list *reply = ipc_client_reply(c->conn);
 	const char *status, *text, *v;
 	char why[ATTR_ERR_MAX + 256];
+	int64_t now = 0;
+	int rc;
 
+	if (tp->passwd && !table_passwd_name_ok(key))
+		return 0;			/* proxymap would say so without asking the system */
+	if (c->cache_ms > 0) {
+		now = table_proxy_now();
+		if ((rc = table_proxy_cached(tp, key, value, now)) >= 0)
+			return rc;
+	}
 	attr_list_reset(req);
 	attr_add_str(req, PROXYMAP_OP, PROXYMAP_OP_LOOKUP);
 	attr_add_str(req, PROXYMAP_TABLE, tp->remote);
@@ -114,8 +236,10 @@ static int table_proxy_lookup(struct table *t, const char *key, const char **val
 		str_fmt(err, errlen, "%s: bad reply from proxymap: %s", t->spec, why);
 		return -1;
 	}
-	if (strcmp(status, PROXYMAP_STATUS_NOTFOUND) == 0)
+	if (strcmp(status, PROXYMAP_STATUS_NOTFOUND) == 0) {
+		table_proxy_keep(tp, key, NULL, now);
 		return 0;
+	}
 	if (strcmp(status, PROXYMAP_STATUS_OK) == 0) {
 		if (attr_need_str(reply, PROXYMAP_VALUE, &v, why, sizeof(why)) < 0) {
 			table_proxy_disconnect(c);
@@ -129,6 +253,7 @@ static int table_proxy_lookup(struct table *t, const char *key, const char **val
 			return -1;
 		}
 		*value = t->value.data;
+		table_proxy_keep(tp, key, v, now);
 		return 1;
 	}
 	if (strcmp(status, PROXYMAP_STATUS_ERROR) == 0) {
@@ -148,6 +273,8 @@ static void table_proxy_close(struct table *t)
 	struct table_proxy *tp = (struct table_proxy *) t;
 	struct table_proxy_client *c = &table_proxy_client;
 
+	for (size_t i = 0; i < TABLE_PROXY_CACHE_SLOTS; i++)
+		table_proxy_answer_clear(&tp->cache[i]);
 	free(tp->remote);
 	free(tp);
 	if (--c->users == 0) {
@@ -205,6 +332,7 @@ struct table *table_proxy_open(const char *type, const char *name, int flags,
 					 c->timeout * 1000, PROXYMAP_FRAME_MAX, PROXYMAP_FRAME_MAX);
 	tp = xcalloc(1, sizeof(*tp));
 	tp->remote = xstrdup(name);
+	tp->passwd = strcmp(name, TABLE_PROXY_PASSWD) == 0;
 	tp->t.lookup = table_proxy_lookup;
 	tp->t.next = NULL;
 	tp->t.close = table_proxy_close;

@@ -2,9 +2,9 @@
  * test_table_passwd - unit tests for unix:passwd.byname
  * (lib/mail/table_passwd.c): root and another system user are found
  * with "uid:gid:home" as getpwnam(3) has them, names are folded unless
- * TABLE_KEEP_CASE, made-up, empty, over-long and malformed names are not
- * found (and no error), other unix: maps do not open, the table cannot
- * list.
+ * TABLE_KEEP_CASE, made-up, empty, over-long and malformed names (and
+ * addresses: a key with '@') are not found (and no error), other unix:
+ * maps do not open, the table cannot list.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -71,6 +71,10 @@ static void test_not_found(struct table *t)
 	ok(value == NULL && err[0] == '\0', "not found: no value, no error");
 	is_int(lookup(t, "", &value), 0, "empty name: not found");
 	is_int(lookup(t, "root:x", &value), 0, "name with ':': not found");
+	is_int(lookup(t, "root@localhost", &value), 0, "name with '@' (an address): not found");
+	ok(err[0] == '\0', "'@': no error");
+	ok(!table_passwd_name_ok("root@localhost") && !table_passwd_name_ok("@") &&
+	   table_passwd_name_ok("root"), "table_passwd_name_ok: '@' is never a user name here");
 	is_int(lookup(t, "ro\not", &value), 0, "name with a control character: not found");
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';

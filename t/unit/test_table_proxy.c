@@ -5,12 +5,17 @@
  * replies, the flags sent along, one connection reused for many
  * lookups, one reconnect when the kept connection died, no second try
  * on a fresh connection, a bad reply, a timeout, and no service at all
- * - every failure a temporary error (-1), never "not found".
+ * - every failure a temporary error (-1), never "not found"; then the
+ * recent answers (table_proxy_set_cache_time): found and not found kept
+ * per table, errors never, forgotten after their time or at a new
+ * socket; proxy:unix:passwd.byname answers a key with '@' unasked.
  *
  * The stand-in answers by key: "found" ok (value "TABLE|KEY|FLAGS"),
  * "missing" notfound, "err" error "boom", "weird" an unknown status,
- * "conns" ok with the number of connections accepted so far, "drop" ok
- * and then closes the connection, "close" closes without a reply,
+ * "conns" ok with the number of connections accepted so far, "count" ok
+ * with the number of requests answered so far, "drop" ok
+ * and then closes the connection, "twice" sends its reply twice (a frame
+ * nobody asked for), "close" closes without a reply,
  * "hang" answers nothing for 3 s.
  */
 #include <errno.h>
@@ -35,9 +40,10 @@ static char dir[64];
 static char sock[128];
 static char err[TABLE_ERR_SIZE];
 
-/* fake_answer - the reply to one request; returns 1 to close after it, -1 to close instead */
+/* fake_answer - the reply to one request; returns 1 to close after it, 2 to send it twice, -1 to close instead */
 static int fake_answer(const struct attr_list *req, struct attr_list *r, int conns)
 {
+	static int requests;
 	const char *table = "", *key = "";
 	int64_t flags = -1;
 	char v[512];
@@ -46,6 +52,7 @@ static int fake_answer(const struct attr_list *req, struct attr_list *r, int con
 	attr_get_str(req, PROXYMAP_KEY, &key);
 	attr_get_int(req, PROXYMAP_FLAGS, &flags);
 	attr_list_reset(r);
+	requests++;
 	if (strcmp(key, "close") == 0)
 		return -1;
 	if (strcmp(key, "hang") == 0) {
@@ -62,11 +69,15 @@ static int fake_answer(const struct attr_list *req, struct attr_list *r, int con
 	} else {
 		if (strcmp(key, "conns") == 0)
 			str_fmt(v, sizeof(v), "%d", conns);
+		else if (strcmp(key, "count") == 0)
+			str_fmt(v, sizeof(v), "%d", requests);
 		else
 			str_fmt(v, sizeof(v), "%s|%s|%lld", table, key, (long long) flags);
 		attr_add_str(r, PROXYMAP_STATUS, PROXYMAP_STATUS_OK);
 		attr_add_str(r, PROXYMAP_VALUE, v);
 	}
+	if (strcmp(key, "twice") == 0)
+		return 2;
 	return strcmp(key, "drop") == 0 ? 1 : 0;
 }
 
@@ -89,7 +100,20 @@ static void fake_proxymap(int lfd)
 		while (ipc_recv(fd, &req, 0, 10000, e, sizeof(e)) > 0) {
 			int rc = fake_answer(&req, &r, conns);
 
-			if (rc < 0 || ipc_send(fd, &r, 10000) < 0 || rc > 0)
+			if (rc == 2) {
+				/* both frames in one write: the client sees them together */
+				size_t n = attr_encoded_size(&r);
+				char two[1024];
+
+				if (2 * n > sizeof(two))
+					break;
+				attr_encode_into(&r, two);
+				attr_encode_into(&r, two + n);
+				if (write(fd, two, 2 * n) != (ssize_t) (2 * n))
+					break;
+				continue;
+			}
+			if (rc < 0 || ipc_send(fd, &r, 10000) < 0 || rc == 1)
 				break;
 		}
 		close(fd);
@@ -153,6 +177,7 @@ static void test_service(void)
 	struct timespec a, b;
 	double secs;
 
+	table_proxy_set_cache_time(0);		/* every lookup asks: test_cache has the rest */
 	ok(t != NULL && k != NULL, "open two proxy: tables");
 	is_int(lookup(t, "found", &value), 1, "found");
 	is_str(value, "hash:/etc/tern/aliases|found|0", "the table without proxy:, the key, the flags");
@@ -178,6 +203,11 @@ static void test_service(void)
 	is_int(lookup(t, "conns", &value), 1, "conns");
 	is_str(value, "4", "one retry on a new connection, no more");
 
+	is_int(lookup(t, "twice", &value), -1, "a frame after the reply: temporary error");
+	ok(strstr(err, "after the reply frame") != NULL, "and says so");
+	diag("%s", err);
+	is_int(lookup(t, "found", &value), 1, "the next lookup works on a new connection");
+
 	is_int(lookup(t, "weird", &value), -1, "unknown status: temporary error");
 	ok(strstr(err, "unknown status 'maybe'") != NULL, "and says so");
 	is_int(lookup(t, "found", &value), 1, "works again after a bad reply");
@@ -193,6 +223,68 @@ static void test_service(void)
 	table_proxy_set_timeout(0);
 	table_close(t);
 	table_close(k);
+}
+
+/* count - the stand-in's request counter, read through t */
+static int count(struct table *t)
+{
+	const char *value = NULL;
+
+	if (lookup(t, "count", &value) != 1 || value == NULL)
+		return -1;
+	return atoi(value);
+}
+
+/* test_cache - recent answers kept per table, for their time only */
+static void test_cache(void)
+{
+	struct table *t = table_open("proxy:hash:/etc/tern/aliases", 0, err, sizeof(err));
+	struct table *u = table_open("proxy:texthash:/x", 0, err, sizeof(err));
+	struct table *pw = table_open("proxy:unix:passwd.byname", 0, err, sizeof(err));
+	const char *value;
+	int n, m;
+
+	ok(t != NULL && u != NULL && pw != NULL, "open three proxy: tables");
+	table_proxy_set_cache_time(-1);
+	n = count(t);
+	ok(n > 0, "count: %d", n);
+	is_int(count(t), n, "asked again at once: the kept answer");
+	m = count(u);
+	ok(m > n, "another table asks for itself (%d)", m);
+	is_int(lookup(t, "missing", &value), 0, "not found");
+	is_int(lookup(t, "missing", &value), 0, "not found again");
+	is_int(lookup(t, "err", &value), -1, "an error");
+	is_int(lookup(t, "err", &value), -1, "an error again");
+	is_int(count(u), m, "u: still the kept answer");
+	is_int(count(u), m, "u: and once more");
+	table_proxy_set_cache_time(0);
+	n = count(u);
+	is_int(n, m + 4, "uncached: proxymap saw missing once, err twice, then this count");
+	is_int(lookup(t, "found", &value), 1, "found, uncached");
+	is_str(value, "hash:/etc/tern/aliases|found|0", "the value");
+	table_proxy_set_cache_time(1);
+	is_int(lookup(t, "found", &value), 1, "found, kept");
+	is_int(lookup(t, "found", &value), 1, "found, from the kept answer");
+	is_str(value, "hash:/etc/tern/aliases|found|0", "the same value");
+	n = count(t);
+	is_int(count(t), n, "count kept");
+	usleep(1100 * 1000);
+	ok(count(t) > n, "after its time (1 s) the answer is asked again");
+	n = count(t);
+	table_proxy_set_socket(sock);
+	ok(count(t) > n, "a new socket forgets the kept answers");
+
+	table_proxy_set_cache_time(0);
+	n = count(t);
+	is_int(lookup(pw, "alice@example.com", &value), 0, "passwd.byname: a key with '@' is not found");
+	ok(err[0] == '\0', "and no error");
+	is_int(lookup(pw, "found", &value), 1, "passwd.byname: a name is asked");
+	is_str(value, "unix:passwd.byname|found|0", "the value");
+	is_int(count(t), n + 2, "proxymap saw only the name");
+	table_proxy_set_cache_time(-1);
+	table_close(t);
+	table_close(u);
+	table_close(pw);
 }
 
 int main(void)
@@ -221,6 +313,7 @@ int main(void)
 	}
 	close(lfd);
 	test_service();
+	test_cache();
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	table_proxy_set_socket(NULL);
