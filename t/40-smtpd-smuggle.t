@@ -71,7 +71,7 @@ for seq, name in SEQS:
     ok(code == 354 and rcode == 550 and enh(lines[-1]) == "5.5.2",
        "%s does not end DATA; the message is refused 550 5.5.2 after the real end (%s)" % (name, lines))
     is_(nxt[0], 250, "%s: the next reply belongs to the NOOP, not to a smuggled command" % name)
-    ok(wait_for(lambda: inst.all_files() == before, 5), "%s: no queue file" % name)
+    ok(wait_for(lambda: inst.all_files() == before, 30), "%s: no queue file" % name)
 for data, name in ((b"Subject: lf\r\n\r\nline1\nline2\r\n", "bare LF"),
                    (b"Subject: cr\r\n\r\nline1\rline2\r\n", "bare CR"),
                    (b"Subject: cr\r\n\r\nline1\r\r\n", "bare CR before CRLF")):
@@ -80,7 +80,7 @@ for data, name in ((b"Subject: lf\r\n\r\nline1\nline2\r\n", "bare LF"),
     c.send(data + b".\r\n")
     rcode, lines = c.reply()
     ok(rcode == 550 and enh(lines[-1]) == "5.5.2", "%s in content -> 550 5.5.2 (%s)" % (name, lines))
-    ok(wait_for(lambda: inst.all_files() == before, 5), "%s: no queue file" % name)
+    ok(wait_for(lambda: inst.all_files() == before, 30), "%s: no queue file" % name)
     c.close()
 log = inst.log_since(mark)
 like(log, "bare <LF> received", "log: bare <LF> received")

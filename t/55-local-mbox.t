@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import IS_ROOT, Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from tern_test import useradd, IS_ROOT, Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
 from deliver_test import deliver, qwrite  # noqa: E402
 
 for p in ("master", "local", "tern-qwrite"):
@@ -44,7 +44,7 @@ def mkuser(name):
     os.makedirs(home, exist_ok=True)
     os.chmod(os.path.dirname(home), 0o755)
     run(["userdel", name])
-    r = run(["useradd", "-M", "-d", home, "-s", "/bin/sh", name])
+    r = useradd(name, home)
     if r.returncode != 0:
         diag(r.stderr)
         return None

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import (IS_ROOT, Instance, diag, done, is_, like, ok, prog, run, wait_for)  # noqa: E402
+from tern_test import (useradd, IS_ROOT, Instance, diag, done, is_, like, ok, prog, run, wait_for)  # noqa: E402
 from deliver_test import deliver, maildir_files, qwrite, slot  # noqa: E402
 
 BASE = 30000 + (os.getpid() % 3000) * 3
@@ -28,7 +28,7 @@ def mkuser(name):
     os.makedirs(os.path.dirname(home), exist_ok=True)
     os.chmod(os.path.dirname(home), 0o755)
     run(["userdel", "-r", name])
-    r = run(["useradd", "-M", "-d", home, "-s", "/bin/sh", name])
+    r = useradd(name, home)
     if r.returncode != 0:
         diag(r.stderr)
         return None

@@ -19,7 +19,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import IS_ROOT, Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
+from tern_test import useradd, IS_ROOT, Instance, diag, done, is_, like, ok, prog, run, skip_all, wait_for  # noqa: E402
 from deliver_test import deliver, maildir_files, qwrite  # noqa: E402
 
 for p in ("master", "virtual", "tern-qwrite", "ternconf"):
@@ -34,7 +34,7 @@ made = []
 
 def mkuser(name):
     run(["userdel", name])
-    r = run(["useradd", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name])
+    r = useradd(name, "/nonexistent", "/usr/sbin/nologin")
     if r.returncode != 0:
         diag(r.stderr)
         return None

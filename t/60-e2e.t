@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import (IS_ROOT, Instance, diag, done, is_, like, ok, prog, run,  # noqa: E402
+from tern_test import (useradd, IS_ROOT, Instance, diag, done, is_, like, ok, prog, run,  # noqa: E402
                        skip_all, wait_for)
 from sendmail_test import all_queued, sendmail  # noqa: E402
 
@@ -44,7 +44,7 @@ def mkuser(name):
     os.makedirs(os.path.dirname(home), exist_ok=True)
     os.chmod(os.path.dirname(home), 0o755)
     run(["userdel", name])
-    r = run(["useradd", "-M", "-d", home, "-s", "/bin/sh", name])
+    r = useradd(name, home)
     if r.returncode != 0:
         diag(r.stderr)
         return None

@@ -23,7 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tern_test import (IS_ROOT, Instance, children_of, diag, done, is_, ok, prog, run,  # noqa: E402
+from tern_test import (useradd, IS_ROOT, Instance, children_of, diag, done, is_, ok, prog, run,  # noqa: E402
                        skip_all, wait_for)
 from sendmail_test import all_queued  # noqa: E402
 import tern_test  # noqa: E402
@@ -146,7 +146,7 @@ try:
         os.makedirs(os.path.dirname(home), exist_ok=True)
         os.chmod(os.path.dirname(home), 0o755)
         run(["userdel", name])
-        if run(["useradd", "-M", "-d", home, "-s", "/bin/sh", name]).returncode == 0:
+        if useradd(name, home).returncode == 0:
             users.append(name)
             pw = pwd.getpwnam(name)
             os.makedirs(home)

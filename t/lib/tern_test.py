@@ -92,6 +92,17 @@ def run(args, check=False, input=None, timeout=60, env=None):
                           timeout=timeout, check=check, env=env)
 
 
+def useradd(name, home, shell="/bin/sh"):
+    """useradd -M: a test account; retried while another test holds the
+    /etc/passwd lock (useradd exits 1 or 10 saying "cannot lock")."""
+    for _ in range(40):
+        r = run(["useradd", "-M", "-d", home, "-s", shell, name])
+        if r.returncode == 0 or "lock" not in r.stderr:
+            return r
+        time.sleep(0.25)
+    return r
+
+
 def wait_for(pred, timeout=10.0, step=0.05):
     """Poll pred() until true or timeout; returns the last value."""
     end = time.time() + timeout
