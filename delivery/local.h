@@ -3,10 +3,14 @@
  *
  * The process runs as root (master.conf unpriv column "n", no chroot):
  * it opens the queue file and the alias tables as root, expands each
- * recipient (aliases, :include:, ~/.forward) in the parent, and runs
- * every mailbox, file and command delivery in a child that has become
- * the user (deliver_as). Forwarding to other addresses is a new message
- * through cleanup, sent by the parent.
+ * recipient (aliases, :include:, ~/.forward), writes mailboxes and files
+ * itself with the owner's effective ids (deliver_as_euid, no fork), and
+ * runs command deliveries in a child that has become the owner
+ * (deliver_as; the child does not keep the queue file's lock and reads
+ * the content from memory or a second descriptor). Forwarding to other
+ * addresses is a new message through cleanup, sent by the agent.
+ * Destination log lines are logged after the recipient's slot is
+ * durable (deliver_job_log_pending).
  *
  * Logging, as Postfix's local: one delivery line per final destination
  * of a recipient, "to=<destination>, orig_to=<recipient>" when aliases,

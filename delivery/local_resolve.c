@@ -37,10 +37,13 @@
 
 static void local_address(struct local_exp *e, const char *addr, int depth, const struct local_priv *priv);
 
-/* local_record - log one destination's outcome (to=<to>, orig_to=<rcpt>) and count it */
+/*
+ * local_record - count one destination's outcome; its line (to=<to>,
+ * orig_to=<rcpt>) is logged once the recipient's slot is durable
+ */
 static void local_record(struct local_exp *e, const char *to, const struct deliver_out *out)
 {
-	deliver_job_log(e->job, to, e->rcpt, out, LOCAL_RELAY);
+	deliver_job_log_pending(e->job, to, e->rcpt, out, LOCAL_RELAY);
 	deliver_tally_add(&e->tally, e->job->qid, e->rcpt, out);
 }
 
@@ -216,7 +219,7 @@ static char *local_spool_prepare(struct local *lc, const struct local_priv *priv
 static void local_run(struct local_exp *e, const struct local_priv *priv, const char *path,
 		      const char *command, const char *to)
 {
-	struct local_box b = {e, priv, path, command, to, false, getpid()};
+	struct local_box b = {e, priv, path, command, to, false, 0};
 	struct deliver_cred cred = {priv->uid, priv->gid};
 	struct deliver_out out;
 	long long timeout = e->lc->p->command_time_limit;
@@ -227,11 +230,18 @@ static void local_run(struct local_exp *e, const struct local_priv *priv, const 
 		locked = local_spool_prepare(e->lc, priv, &out, &failed);
 	if (!failed) {
 		b.dot_held = locked != NULL;
-		/* commands run in a child that becomes the owner; mailbox writes need no fork */
-		if (command != NULL || (path == NULL && e->lc->p->mailbox_command[0]))
-			deliver_as(&cred, e->job->qf->fd, timeout, local_box_run, &b, &out);
-		else
+		/*
+		 * commands run in a child that becomes the owner and must not keep
+		 * the lock (it closes the queue file's descriptor and reads the
+		 * content without it); mailbox writes need no fork
+		 */
+		if (command != NULL || (path == NULL && e->lc->p->mailbox_command[0])) {
+			b.agent = getpid();
+			if (deliver_job_child_content(e->job, &out) == 0)
+				deliver_as(&cred, e->job->qf->fd, timeout, local_box_run, &b, &out);
+		} else {
 			deliver_as_euid(&cred, local_box_write, &b, &out);
+		}
 	}
 	if (locked != NULL) {
 		mbox_dotlock_drop(locked);
@@ -520,7 +530,7 @@ static void local_forward(struct local_exp *e)
 					    : "forwarded", qid);
 			}
 			for (size_t k = 0; k < n; k++)	/* one line per address, as Postfix's local */
-				deliver_job_log(e->job, list[k], e->rcpt, &out, LOCAL_RELAY);
+				deliver_job_log_pending(e->job, list[k], e->rcpt, &out, LOCAL_RELAY);
 			deliver_tally_add(&e->tally, e->job->qid, e->rcpt, &out);
 		}
 		free(list);

@@ -167,12 +167,13 @@ static void virtual_pre_jail(struct service *svc)
 
 /*
  * virtual_record - log one destination's outcome ("to=<to>, orig_to=<the
- * recipient>", as Postfix logs what its cleanup's virtual aliasing made)
- * and merge it into the recipient's
+ * recipient>", as Postfix logs what its cleanup's virtual aliasing made;
+ * the line waits until the recipient's slot is durable) and merge it into
+ * the recipient's
  */
 static void virtual_record(struct virtual_exp *e, const char *to, const struct deliver_out *out)
 {
-	deliver_job_log(e->job, to, e->rcpt, out, VIRTUAL_RELAY);
+	deliver_job_log_pending(e->job, to, e->rcpt, out, VIRTUAL_RELAY);
 	deliver_tally_add(&e->tally, e->job->qid, e->rcpt, out);
 }
 
@@ -444,7 +445,7 @@ static void virtual_recipient(struct virtual *v, struct deliver_job *job, size_t
 				    (int) v->g->ipc_timeout, qid, sizeof(qid), &f) == 0)
 			deliver_set(&f, DELIVER_SENT, "2.0.0", "forwarded as %s", qid);
 		for (size_t k = 0; k < e.nfwd; k++)	/* one line per address */
-			deliver_job_log(job, e.fwd[k], rcpt, &f, VIRTUAL_RELAY);
+			deliver_job_log_pending(job, e.fwd[k], rcpt, &f, VIRTUAL_RELAY);
 		deliver_tally_add(&e.tally, job->qid, rcpt, &f);
 	}
 	deliver_tally_result(&e.tally, rcpt, out);

@@ -14,7 +14,9 @@
  * exclusive lock without waiting before it schedules a file, so a
  * restarted qmgr never hands a message to a second agent while one that
  * a killed qmgr started is still working on it (Postfix does the same). The descriptor is close-on-exec and
- * deliver_as closes it in its children, so no child keeps the lock; a
+ * deliver_as closes it in its children, so no child keeps the lock (a
+ * child reads the content from the file kept in memory, or from a second,
+ * read-only descriptor: deliver_job_child_content); a
  * deliver_as child dies with its agent (PR_SET_PDEATHSIG), so nothing
  * is delivered that the agent can no longer record. The envelope, every
  * recipient's slot included, is read after the lock is taken: a slot
@@ -26,7 +28,8 @@
  * a file up to 1 MiB): poll + recv for the request, open, flock,
  * fstat, one pread for envelope and content, the peer check, the
  * transaction, one pwritev2 (RWF_DSYNC) of the slot, the log line,
- * close (which unlocks), the reply.
+ * close (which unlocks), the reply. local and virtual the same around
+ * their mailbox writes (deliver_serve reads the file whole too).
  *
  * Mailbox writes do not fork: deliver_as_euid switches the effective
  * ids in this process (Postfix's set_eugid) and back; the real and saved
@@ -120,6 +123,22 @@ static int deliver_job_lock(int fd)
 	}
 	errno = EWOULDBLOCK;
 	return -1;
+}
+
+/* deliver_job_child_content - see deliver_agent.h */
+int deliver_job_child_content(struct deliver_job *job, struct deliver_out *out)
+{
+	struct qfile_error qerr;
+
+	/* rd_cache: the whole file kept by QFILE_OPEN_KEEP, read without the descriptor */
+	if (job->ro != job->qf || job->qf->rd_cache != NULL)
+		return 0;
+	job->ro = qfile_open(job->queue_file, 0, &qerr);
+	if (job->ro == NULL) {
+		job->ro = job->qf;
+		return deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot open the queue file again: %s", qerr.text);
+	}
+	return 0;
 }
 
 /* deliver_job_begin - see deliver_agent.h */
@@ -234,6 +253,35 @@ void deliver_job_log(const struct deliver_job *job, const char *to, const char *
 		 relay, delay < 0 ? 0 : delay, a < 0 ? 0 : a, b < 0 ? 0 : b, d, out->dsn, status, out->text);
 }
 
+/* deliver_job_log_pending - see deliver_agent.h */
+void deliver_job_log_pending(struct deliver_job *job, const char *to, const char *orig_to,
+			     const struct deliver_out *out, const char *relay)
+{
+	struct deliver_line *l;
+
+	job->pending = xreallocarray(job->pending, job->npending + 1, sizeof(*job->pending));
+	l = &job->pending[job->npending++];
+	l->to = xstrdup(to);
+	l->orig_to = orig_to != NULL ? xstrdup(orig_to) : NULL;
+	l->relay = relay;
+	l->out = *out;
+}
+
+/* deliver_job_flush - log the kept lines (the slot they wait for is durable now) */
+static void deliver_job_flush(struct deliver_job *job)
+{
+	for (size_t k = 0; k < job->npending; k++) {
+		struct deliver_line *l = &job->pending[k];
+
+		deliver_job_log(job, l->to, l->orig_to, &l->out, l->relay);
+		free(l->to);
+		free(l->orig_to);
+	}
+	free(job->pending);
+	job->pending = NULL;
+	job->npending = 0;
+}
+
 /*
  * deliver_job_slot - write recipient i's final state into its slot, and
  * with sync make it durable in the same call; 0 or -1, logged
@@ -290,6 +338,7 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
 {
 	if (out->state != DELIVER_DEFER)
 		(void) deliver_job_slot(job, i, out, true);
+	deliver_job_flush(job);
 	deliver_job_reply(job, i, out, relay);
 }
 
@@ -343,6 +392,7 @@ static bool deliver_job_done_already(struct deliver_job *job, size_t i)
  */
 void deliver_job_end(struct deliver_job *job)
 {
+	deliver_job_flush(job);
 	if (job->ro != job->qf)
 		qfile_close(job->ro);
 	qfile_close(job->qf);
@@ -395,6 +445,33 @@ struct deliver_groups {
 	gid_t list[DELIVER_GROUPS_MAX];
 };
 
+/*
+ * deliver_self - the agent's own effective ids and groups, read at the
+ * first deliver_as_euid: only deliver_as_euid changes them afterwards,
+ * and it restores and verifies them each time (3 system calls a delivery
+ * fewer)
+ */
+static struct deliver_self {
+	bool known;
+	uid_t euid;
+	gid_t egid;
+	struct deliver_groups groups;
+} deliver_self;
+
+/* deliver_self_get - the agent's ids, read once; NULL (errno) when getgroups fails */
+static const struct deliver_self *deliver_self_get(void)
+{
+	if (!deliver_self.known) {
+		deliver_self.groups.n = getgroups(DELIVER_GROUPS_MAX, deliver_self.groups.list);
+		if (deliver_self.groups.n < 0)
+			return NULL;
+		deliver_self.euid = geteuid();
+		deliver_self.egid = getegid();
+		deliver_self.known = true;
+	}
+	return &deliver_self;
+}
+
 /* deliver_euid_back - become root again with the saved egid and groups, verified; exits on failure */
 static void deliver_euid_back(gid_t egid, const struct deliver_groups *saved)
 {
@@ -421,12 +498,15 @@ static void deliver_euid_back(gid_t egid, const struct deliver_groups *saved)
 void deliver_as_euid(const struct deliver_cred *cred, void (*fn)(void *arg, struct deliver_out *out),
 		     void *arg, struct deliver_out *out)
 {
-	struct deliver_groups saved;
-	gid_t egid = getegid();
+	const struct deliver_self *self = deliver_self_get();
 	gid_t now[2];
 
-	if (geteuid() != 0) {
-		if (cred->uid != geteuid()) {
+	if (self == NULL) {
+		deliver_set(out, DELIVER_DEFER, "4.3.0", "getgroups: %s", strerror(errno));
+		return;
+	}
+	if (self->euid != 0) {
+		if (cred->uid != self->euid) {
 			deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot deliver as uid %ld: "
 				    "the agent does not run as root", (long) cred->uid);
 			return;
@@ -438,29 +518,24 @@ void deliver_as_euid(const struct deliver_cred *cred, void (*fn)(void *arg, stru
 		deliver_set(out, DELIVER_DEFER, "4.3.0", "refusing to deliver as root");
 		return;
 	}
-	saved.n = getgroups(DELIVER_GROUPS_MAX, saved.list);
-	if (saved.n < 0) {
-		deliver_set(out, DELIVER_DEFER, "4.3.0", "getgroups: %s", strerror(errno));
-		return;
-	}
 	/* groups and gid while still root, the uid last (Postfix's set_eugid) */
 	if (setgroups(1, &cred->gid) != 0 || setegid(cred->gid) != 0 || seteuid(cred->uid) != 0) {
 		int err = errno;
 
-		deliver_euid_back(egid, &saved);
+		deliver_euid_back(self->egid, &self->groups);
 		deliver_set(out, DELIVER_DEFER, "4.3.0", "cannot change to uid %ld gid %ld: %s",
 			    (long) cred->uid, (long) cred->gid, strerror(err));
 		return;
 	}
 	if (geteuid() != cred->uid || getegid() != cred->gid || getgroups(2, now) != 1 ||
 	    now[0] != cred->gid) {
-		deliver_euid_back(egid, &saved);
+		deliver_euid_back(self->egid, &self->groups);
 		deliver_set(out, DELIVER_DEFER, "4.3.0", "privilege change to uid %ld did not take",
 			    (long) cred->uid);
 		return;
 	}
 	fn(arg, out);
-	deliver_euid_back(egid, &saved);
+	deliver_euid_back(self->egid, &self->groups);
 }
 
 /* deliver_read_full - read exactly n bytes from fd before the deadline; 0 or -1 */
@@ -730,8 +805,8 @@ void deliver_serve(struct service *svc, int fd, const char *relay,
 {
 	struct deliver_each each = {relay, recipient, ctx};
 
-	/* a second, read-only descriptor for the content: deliver_as children must not hold the lock */
-	deliver_serve_loop(svc, fd, deliver_each_job, &each, false);
+	/* one descriptor, the file read whole; a deliver_as child reads via deliver_job_child_content */
+	deliver_serve_loop(svc, fd, deliver_each_job, &each, true);
 }
 
 /* deliver_tally_add - count one destination's outcome */
@@ -785,6 +860,7 @@ void deliver_job_results(struct deliver_job *job, const struct deliver_out *outs
 			written++;
 	if (nfinal > 1 && written > 0)
 		deliver_job_sync(job);
+	deliver_job_flush(job);
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		struct deliver_out o = outs[i];
 		const char *note = notes != NULL ? notes[i] : NULL;

@@ -3,12 +3,14 @@
  * around the DELIVER contract (deliver_proto.h):
  *
  *   - one request: parse it, open and lock the queue file read-write
- *     (the recipients' slots, as the agent's own user - root for local),
- *     and, for local and virtual, a second time read-only (the content a
- *     delivery child reads; smtp reads the content through the first),
- *     collect one result per recipient, write each final result into the slot with
- *     an fsync before anything else happens, log the Postfix-shape line,
- *     build the reply frame;
+ *     (the recipients' slots, as the agent's own user - root for local)
+ *     and read it whole (a file up to 1 MiB: envelope and content from
+ *     one pread); a second, read-only descriptor only for a delivery
+ *     child when the content is not in memory (deliver_job_child_content);
+ *     collect one result per recipient, write each final result into
+ *     the slot with an fsync before anything else happens, log the
+ *     Postfix-shape lines (those an agent made per destination wait for
+ *     the slot: deliver_job_log_pending), build the reply frame;
  *   - deliver_as: run one delivery in a child process that has become
  *     the mailbox owner (setgroups, setresgid, setresuid, verified with
  *     getresuid/getresgid and a failing setuid(0)), with a time limit;
@@ -58,6 +60,14 @@ struct deliver_out {
 int deliver_set(struct deliver_out *out, enum deliver_state state, const char *dsn,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* deliver_line - a destination's log line that waits for its recipient's slot */
+struct deliver_line {
+	char *to;
+	char *orig_to;			/* NULL: none */
+	const char *relay;		/* a constant ("local") */
+	struct deliver_out out;
+};
+
 /* deliver_job - one DELIVER request in progress */
 struct deliver_job {
 	const char *qid;
@@ -75,6 +85,8 @@ struct deliver_job {
 	long long start_us;
 	struct attr_list reply;
 	bool failed;			/* a request-level error reply was made */
+	struct deliver_line *pending;	/* deliver_job_log_pending lines not logged yet */
+	size_t npending;
 };
 
 /*
@@ -84,14 +96,25 @@ struct deliver_job {
  * holds the error reply and the reason was logged). frame must outlive
  * the job. one_fd: job->ro is job->qf, and a file up to 1 MiB is read
  * once for envelope and content (QFILE_OPEN_KEEP); otherwise job->ro is
- * a second, read-only descriptor, for delivery children (deliver_as),
- * which must not hold the lock.
+ * a second, read-only descriptor from the start. A delivery child
+ * (deliver_as), which must not hold the lock, reads the content through
+ * deliver_job_child_content.
  */
 bool deliver_job_begin(struct deliver_job *job, const struct attr_list *frame, bool one_fd);
 /*
+ * deliver_job_child_content - make job->ro readable in a deliver_as child
+ * that closes job->qf's descriptor (the lock must not live on in it): a
+ * no-op when the whole file is in memory (one_fd and at most 1 MiB) or
+ * job->ro is a descriptor of its own already; otherwise a second,
+ * read-only descriptor is opened (once per job) and becomes job->ro.
+ * 0, or -1 with out set to a temporary failure.
+ */
+int deliver_job_child_content(struct deliver_job *job, struct deliver_out *out);
+/*
  * deliver_job_result - recipient i is done for this run: final states go
- * into its slot (and are fsync'ed) first, then the log line, then the
- * reply entry. relay: "local", "virtual".
+ * into its slot (and are fsync'ed) first, then the lines
+ * deliver_job_log_pending kept, then the recipient's own log line (unless
+ * out->logged), then the reply entry. relay: "local", "virtual".
  */
 void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_out *out,
 			const char *relay);
@@ -105,6 +128,16 @@ void deliver_job_result(struct deliver_job *job, size_t i, const struct deliver_
  */
 void deliver_job_log(const struct deliver_job *job, const char *to, const char *orig_to,
 		     const struct deliver_out *out, const char *relay);
+/*
+ * deliver_job_log_pending - the same line, kept until the next
+ * deliver_job_result or deliver_job_results of job has made the
+ * recipient's slot durable (or, for a deferral, has nothing to write):
+ * an agent that expands a recipient logs each destination while it works
+ * and the durability order stays: mailbox, slot, log line, reply. Lines
+ * still kept at deliver_job_end are logged then.
+ */
+void deliver_job_log_pending(struct deliver_job *job, const char *to, const char *orig_to,
+			     const struct deliver_out *out, const char *relay);
 /* deliver_job_end - release everything but job->reply (send it, then deliver_job_free) */
 void deliver_job_end(struct deliver_job *job);
 void deliver_job_free(struct deliver_job *job);
@@ -184,7 +217,8 @@ void deliver_as(const struct deliver_cred *cred, int close_fd, long long timeout
  * deliver_as_euid - call fn(arg, out) in this process with cred's
  * effective ids: setgroups to cred->gid, setegid, seteuid, verified with
  * geteuid/getegid/getgroups; afterwards seteuid(0), setegid and
- * setgroups back to the agent's own, verified. For mailbox writes only
+ * setgroups back to the agent's own (read once a process, at the first
+ * call: nothing else changes them), verified. For mailbox writes only
  * (no user code runs: commands go through deliver_as). A switch to cred
  * that fails or does not take is a temporary failure in out; a switch
  * back that fails exits the process (msg_fatal) so master starts a fresh

@@ -2,9 +2,16 @@
  * maildir - the Maildir writer of local and virtual (see maildir.h).
  *
  * Invariant: a message appears in new/ only complete and durable (file
- * fsync'ed before the link, new/ fsync'ed after it); tmp/ never keeps a
- * file after a failure. A crash between the link and the reply may
- * deliver a message twice; it never loses one.
+ * fsync'ed before the rename, new/ fsync'ed after it); tmp/ never keeps a
+ * file after a failure. A crash between the rename and the reply may
+ * deliver a message twice (unless the caller gives a once_key); it never
+ * loses one.
+ *
+ * System calls of a delivery into an existing Maildir without a quota:
+ * open new/, the once_key check (fstatat), the exclusive create in tmp/,
+ * one writev (a message up to MAILDIR_IO_SIZE), fsync, close,
+ * renameat2(RENAME_NOREPLACE) into new/, fsync of new/, close. The
+ * directories are made only when an open says ENOENT.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,9 +22,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include "base/iofd.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/maildir.h"
@@ -39,7 +46,11 @@ static int maildir_fail(struct maildir_result *res, const char *dsn, const char 
 	return -1;
 }
 
-/* maildir_mkdir - mkdir that accepts an existing directory */
+/*
+ * maildir_mkdir - mkdir that accepts an existing directory, or a symbolic
+ * link to one (a home under a linked /home: the caller is the owner
+ * already, so following the owner's links gives no one more rights)
+ */
 static int maildir_mkdir(const char *path)
 {
 	struct stat st;
@@ -48,7 +59,7 @@ static int maildir_mkdir(const char *path)
 		return 0;
 	if (errno != EEXIST)
 		return -1;
-	if (lstat(path, &st) != 0)
+	if (stat(path, &st) != 0)
 		return -1;
 	if (!S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;
@@ -136,20 +147,73 @@ long long maildir_size(const char *dir)
 	return total;
 }
 
-/* maildir_hostname - this host's name with '/' and ':' made safe for a file name */
-static void maildir_hostname(char *out, size_t size)
+/* maildir_hostname - this host's name with '/' and ':' made safe for a file name (asked once a process) */
+static const char *maildir_hostname(void)
 {
-	if (gethostname(out, size) != 0)
-		str_copy(out, "localhost", size);
-	out[size - 1] = '\0';
-	for (char *p = out; *p; p++)
+	static char host[256];
+
+	if (host[0] != '\0')
+		return host;
+	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+		str_copy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	for (char *p = host; *p; p++)
 		if (*p == '/')
 			*p = '_';
 		else if (*p == ':')
 			*p = '.';
+	return host;
 }
 
-/* maildir_copy - prefix, then the content of qf, to fd */
+/*
+ * maildir_pid - this process's id, asked once (glibc does not cache it).
+ * A forked child that delivered would reuse it: names stay unique through
+ * the O_EXCL create and the no-replace rename, which retry or fail.
+ */
+static long maildir_pid(void)
+{
+	static pid_t pid;
+
+	if (pid == 0)
+		pid = getpid();
+	return (long) pid;
+}
+
+/* maildir_write2 - a[alen] then b[blen] to fd with writev, retrying short writes and EINTR; 0 or -1 */
+static int maildir_write2(int fd, const char *a, size_t alen, const char *b, size_t blen)
+{
+	while (alen + blen > 0) {
+		struct iovec iov[2] = {{(void *) a, alen}, {(void *) b, blen}};
+		ssize_t n = alen > 0 ? writev(fd, iov, 2) : write(fd, b, blen);
+		size_t done;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		done = (size_t) n;
+		if (done >= alen) {
+			done -= alen;
+			a += alen;
+			alen = 0;
+			b += done;
+			blen -= done;
+		} else {
+			a += done;
+			alen -= done;
+		}
+	}
+	return 0;
+}
+
+/*
+ * maildir_copy - prefix, then the content of qf, to fd; the prefix goes
+ * out with the first chunk of content in one writev (one system call for
+ * a message that fits MAILDIR_IO_SIZE)
+ */
 static int maildir_copy(int fd, struct qfile *qf, const char *prefix, size_t prefix_len,
 			struct maildir_result *res)
 {
@@ -157,35 +221,97 @@ static int maildir_copy(int fd, struct qfile *qf, const char *prefix, size_t pre
 	char *io;
 	ssize_t n;
 
-	if (prefix_len > 0 && iofd_write_all(fd, prefix, prefix_len) != 0)
-		return maildir_fail(res, errno == EDQUOT || errno == ENOSPC ? "4.2.2" : "4.3.0",
-				    "write: %s", strerror(errno));
 	if (qfile_content_seek(qf, 0, &qerr) != 0)
 		return maildir_fail(res, "4.3.0", "queue file: %s", qerr.text);
 	io = xmalloc(MAILDIR_IO_SIZE);
 	while ((n = qfile_content_read(qf, io, MAILDIR_IO_SIZE, &qerr)) > 0) {
-		if (iofd_write_all(fd, io, (size_t) n) != 0) {
+		if (maildir_write2(fd, prefix, prefix_len, io, (size_t) n) != 0) {
 			free(io);
 			return maildir_fail(res, errno == EDQUOT || errno == ENOSPC ? "4.2.2" : "4.3.0",
 					    "write: %s", strerror(errno));
 		}
+		prefix_len = 0;
 	}
 	free(io);
 	if (n < 0)
 		return maildir_fail(res, "4.3.0", "queue file: %s", qerr.text);
+	/* an empty content: the prefix alone */
+	if (prefix_len > 0 && maildir_write2(fd, prefix, prefix_len, NULL, 0) != 0)
+		return maildir_fail(res, errno == EDQUOT || errno == ENOSPC ? "4.2.2" : "4.3.0",
+				    "write: %s", strerror(errno));
 	return 0;
 }
 
-/* maildir_fsync_dir - fsync a directory */
-static int maildir_fsync_dir(const char *path)
+/*
+ * maildir_open_new - a descriptor of dir/new (for the idempotence check,
+ * the rename into it and its fsync); the Maildir is created only when
+ * that fails with ENOENT, so an existing one costs one open, not a
+ * mkdir and a stat per path component. -1 with res.
+ */
+static int maildir_open_new(const char *dir, const char *newdir, struct maildir_result *res)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT) {
+		if (maildir_create(dir) != 0)
+			return maildir_fail(res, errno == EDQUOT || errno == ENOSPC ? "4.2.2" : "4.2.0",
+					    "cannot create Maildir %s: %s", dir, strerror(errno));
+		fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return maildir_fail(res, "4.2.0", "cannot open %s: %s", newdir, strerror(errno));
+	return fd;
+}
+
+/*
+ * maildir_open_tmp - create tmp (a path in dir/tmp) exclusively; a
+ * missing tmp/ (a damaged Maildir whose new/ exists) is created once.
+ * The descriptor, or -1 with errno.
+ */
+static int maildir_open_tmp(const char *dir, const char *tmp)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno == ENOENT) {
+		if (maildir_create(dir) != 0)
+			return -1;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
+	return fd;
+}
+
+/*
+ * maildir_publish - move the durable tmp file to new/name without
+ * replacing anything: renameat2(RENAME_NOREPLACE), one system call and
+ * nothing left in tmp/; where the file system does not support it
+ * (EINVAL, ENOSYS), link and unlink. 0, or -1 with errno (EEXIST: new/name
+ * exists; tmp is removed then too).
+ */
+static int maildir_publish(const char *tmp, int newfd, const char *newdir, const char *name)
+{
+	char *new;
 	int ret;
 
-	if (fd < 0)
+	if (renameat2(AT_FDCWD, tmp, newfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS) {
+		int err = errno;
+
+		unlink(tmp);
+		errno = err;
 		return -1;
-	ret = fsync(fd);
-	close(fd);
+	}
+	new = str_dupf("%s/%s", newdir, name);
+	ret = link(tmp, new);
+	if (ret != 0) {
+		int err = errno;
+
+		unlink(tmp);
+		errno = err;
+	} else {
+		unlink(tmp);
+	}
+	free(new);
 	return ret;
 }
 
@@ -194,23 +320,20 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 		    long long limit, const char *once_key, struct maildir_result *res)
 {
 	static unsigned long count;
-	char host[256];
+	const char *host = maildir_hostname();
 	char *dir = xstrdup(dir_arg);
 	size_t dlen = strlen(dir);
 	unsigned long long size = (unsigned long long) prefix_len + qf->content_len;
-	char *tmp = NULL, *new = NULL, *newdir = NULL;
-	int fd = -1;
+	char *tmp = NULL, *newdir = NULL;
+	char name[400];
+	int fd = -1, newfd = -1;
 	int ret = -1;
 
 	while (dlen > 1 && dir[dlen - 1] == '/')
 		dir[--dlen] = '\0';
-	if (maildir_create(dir) != 0) {
-		maildir_fail(res, errno == EDQUOT || errno == ENOSPC ? "4.2.2" : "4.2.0",
-			     "cannot create Maildir %s: %s", dir, strerror(errno));
-		goto out;
-	}
+	newdir = str_dupf("%s/new", dir);
 	if (limit > 0) {
-		long long used = maildir_size(dir);
+		long long used = maildir_size(dir);	/* a missing Maildir holds 0 bytes */
 
 		if (used < 0) {
 			maildir_fail(res, "4.2.0", "cannot read Maildir %s: %s", dir, strerror(errno));
@@ -222,10 +345,10 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 			goto out;
 		}
 	}
-	maildir_hostname(host, sizeof(host));
+	if ((newfd = maildir_open_new(dir, newdir, res)) < 0)
+		goto out;
 	for (int tries = 0; tries < MAILDIR_TRIES; tries++) {
 		struct timeval tv;
-		char name[400];
 		struct stat st;
 		int n;
 
@@ -234,19 +357,17 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 			n = str_fmt(name, sizeof(name), "%lld.T%s.%s,S=%llu", qf->arrival_sec, once_key, host, size);
 		else
 			n = str_fmt(name, sizeof(name), "%lld.M%ldP%ldQ%lu.%s,S=%llu", (long long) tv.tv_sec,
-				    (long) tv.tv_usec, (long) getpid(), ++count, host, size);
+				    (long) tv.tv_usec, maildir_pid(), ++count, host, size);
 		if (n != 0) {
 			maildir_fail(res, "4.3.0", "host name too long for a Maildir file name");
 			goto out;
 		}
-		free(tmp);
-		free(new);
-		new = str_dupf("%s/new/%s", dir, name);
-		if (once_key != NULL && lstat(new, &st) == 0)
+		if (once_key != NULL && fstatat(newfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			goto already;
-		tmp = once_key != NULL ? str_dupf("%s/tmp/%s.P%ldQ%lu", dir, name, (long) getpid(), ++count)
+		free(tmp);
+		tmp = once_key != NULL ? str_dupf("%s/tmp/%s.P%ldQ%lu", dir, name, maildir_pid(), ++count)
 				       : str_dupf("%s/tmp/%s", dir, name);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = maildir_open_tmp(dir, tmp);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
@@ -269,29 +390,24 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 		goto fail;
 	}
 	fd = -1;
-	if (link(tmp, new) != 0) {
-		if (once_key != NULL && errno == EEXIST) {
-			/* another attempt of the same delivery got there first */
-			unlink(tmp);
-			goto already;
-		}
-		maildir_fail(res, "4.2.0", "link %s to new/: %s", tmp, strerror(errno));
-		goto fail;
+	/* into new/ only now that the file is durable; tmp/ is left empty either way */
+	if (maildir_publish(tmp, newfd, newdir, name) != 0) {
+		if (once_key != NULL && errno == EEXIST)
+			goto already;	/* another attempt of the same delivery got there first */
+		maildir_fail(res, "4.2.0", "move %s to new/: %s", tmp, strerror(errno));
+		goto out;
 	}
-	unlink(tmp);
-	newdir = str_dupf("%s/new", dir);
-	if (maildir_fsync_dir(newdir) != 0) {
-		/* the link may not be durable: take it back and let the mail wait */
+	if (fsync(newfd) != 0) {
+		/* the entry may not be durable: take it back and let the mail wait */
 		maildir_fail(res, "4.3.0", "fsync %s: %s", newdir, strerror(errno));
-		unlink(new);
+		unlinkat(newfd, name, 0);
 		goto out;
 	}
 	ret = 0;
 	goto out;
 already:
 	/* the earlier attempt may have died before its fsync of new/ */
-	newdir = str_dupf("%s/new", dir);
-	if (maildir_fsync_dir(newdir) != 0) {
+	if (fsync(newfd) != 0) {
 		maildir_fail(res, "4.3.0", "fsync %s: %s", newdir, strerror(errno));
 		goto out;
 	}
@@ -303,8 +419,9 @@ fail:
 		close(fd);
 	unlink(tmp);
 out:
+	if (newfd >= 0)
+		close(newfd);
 	free(tmp);
-	free(new);
 	free(newdir);
 	free(dir);
 	return ret;

@@ -3,11 +3,13 @@
  * local and virtual share), and append one to an mbox file (mbox.h).
  *
  * maildir_deliver: the Maildir (DIR/tmp, DIR/new, DIR/cur) is created
- * when missing (mode 0700, missing parents too, as the caller, who is
- * already the mailbox owner); the message is written to tmp/NAME as the
- * caller's prefix (Return-Path:, Delivered-To: ...) followed by the
- * queue file's content byte for byte (LF line ends), fsync'ed, linked to
- * new/NAME, tmp/NAME removed, and new/ fsync'ed. NAME is
+ * when it turns out to be missing (mode 0700, missing parents too, as the
+ * caller, who is already the mailbox owner); the message is written to
+ * tmp/NAME as the caller's prefix (Return-Path:, Delivered-To: ...)
+ * followed by the queue file's content byte for byte (LF line ends),
+ * fsync'ed, renamed to new/NAME without replacing an existing file
+ * (renameat2 RENAME_NOREPLACE; link and unlink where the file system
+ * lacks it), and new/ fsync'ed. NAME is
  * "<sec>.M<usec>P<pid>Q<count>.<host>,S=<size>" (size in bytes, as
  * Dovecot and Courier read it). Only then is the delivery done.
  *

@@ -154,6 +154,28 @@ int main(void)
 	free(data);
 	free(md);
 
+	/* a Maildir without tmp/ is mended; one under a symbolic link is made and used */
+	md = str_dupf("%s/once/Maildir/tmp", tmpdir);
+	ok(rmdir(md) == 0, "tmp/ removed");
+	free(md);
+	md = str_dupf("%s/once/Maildir", tmpdir);
+	ok(maildir_deliver(md, qf, prefix, strlen(prefix), 0, "QID1R2", &res) == 0, "delivered: tmp/ made again");
+	free(md);
+	file = str_dupf("%s/once", tmpdir);
+	md = str_dupf("%s/link", tmpdir);
+	ok(symlink(file, md) == 0, "symbolic link to a home");
+	free(file);
+	free(md);
+	md = str_dupf("%s/link/Maildir2/", tmpdir);
+	ok(maildir_deliver(md, qf, prefix, strlen(prefix), 0, "QID1R3", &res) == 0,
+	   "a new Maildir under the link: made and delivered");
+	free(md);
+	md = str_dupf("%s/once/Maildir2/new", tmpdir);
+	data = only_file(md);
+	ok(data != NULL && strstr(data, ".TQID1R3.") != NULL, "the copy is in the linked home's Maildir2/new");
+	free(data);
+	free(md);
+
 	mb = str_dupf("%s/mbox", tmpdir);
 	ok(mbox_deliver(mb, qf, "s@example.test", prefix, strlen(prefix), 0, &res) == 0, "mbox_deliver");
 	ok(mbox_deliver(mb, qf, "", prefix, strlen(prefix), 0, &res) == 0, "mbox_deliver again");
