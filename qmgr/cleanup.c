@@ -80,7 +80,8 @@ struct cleanup_conn {
 };
 
 static struct cleanup_cfg cleanup_cfg;
-static struct qfile_dir cleanup_incoming = {-1, NULL}, cleanup_hold = {-1, NULL};
+static struct qfile_dir cleanup_incoming = {-1, NULL, NULL}, cleanup_hold = {-1, NULL, NULL};
+static struct qfile_pool *cleanup_pool;	/* recycled queue files (queue_file_recycle) */
 static struct cleanup_commit *cleanup_committer;
 static struct cleanup_conn *cleanup_conns;	/* every open connection */
 static struct attr_list cleanup_reply_frame;
@@ -487,6 +488,9 @@ static void cleanup_post_jail(struct service *svc)
 
 	cleanup_open_dir(&cleanup_incoming, "incoming");
 	cleanup_open_dir(&cleanup_hold, "hold");
+	if (own->queue_file_recycle)	/* ENOENT: a queue made before recycle/ existed */
+		cleanup_pool = qfile_pool_open("recycle", own->queue_recycle_limit, NULL);
+	cleanup_incoming.pool = cleanup_hold.pool = cleanup_pool;
 	cleanup_cfg.myhostname = cfg->global.myhostname;
 	cleanup_cfg.hopcount_limit = own->hopcount_limit;
 	cleanup_cfg.size_limit = cfg->global.message_size_limit;
@@ -526,6 +530,8 @@ static void cleanup_shutdown(void)
 		qfile_dir_close(&cleanup_incoming);
 	if (cleanup_hold.fd >= 0)
 		qfile_dir_close(&cleanup_hold);
+	qfile_pool_close(cleanup_pool);
+	cleanup_pool = NULL;
 }
 
 static const struct service_desc cleanup_desc = {

@@ -151,6 +151,8 @@ static void qmgr_post_jail(struct service *svc)
 	}
 	qmgr_mkdir("defer");
 	qmgr_mkdir("bounce");
+	if (own->queue_file_recycle)	/* ENOENT: a queue made before recycle/ existed */
+		qmgr.recycle = qfile_pool_open("recycle", own->queue_recycle_limit, NULL);
 	qmgr.resolve = resolve_new((const char *const *) cfg->global.mydestination,
 				   (const char *const *) cfg->global.virtual_mailbox_domains,
 				   (const char *const *) own->transport_maps, cfg->global.relayhost,
@@ -181,6 +183,8 @@ static void qmgr_shutdown(void)
 	qmgr_msg_free_all();
 	qmgr_fresh_free();
 	resolve_free(qmgr.resolve);
+	qfile_pool_close(qmgr.recycle);
+	qmgr.recycle = NULL;
 	qmgr.resolve = NULL;
 	if (qmgr.base)
 		event_base_loopbreak(qmgr.base);

@@ -89,6 +89,7 @@ struct qmgr {
 	long nactive;
 	long long next_deferred_due;	/* earliest next attempt we set; 0 none */
 	long long started;		/* time(NULL) when this qmgr started (qmgr_fresh.c) */
+	struct qfile_pool *recycle;	/* finished files go here (queue_file_recycle), or NULL */
 };
 
 extern struct qmgr qmgr;

@@ -295,6 +295,7 @@ static void qmgr_msg_free(struct qmgr_msg *m)
 static void qmgr_msg_remove(struct qmgr_msg *m)
 {
 	char path[QID_SIZE + 16];
+	struct qfile_error qe;
 
 	if (m->side) {
 		str_fmt(path, sizeof(path), "defer/%s", m->qid);
@@ -302,8 +303,8 @@ static void qmgr_msg_remove(struct qmgr_msg *m)
 		str_fmt(path, sizeof(path), "bounce/%s", m->qid);
 		(void) unlink(path);
 	}
-	if (unlink(m->path) < 0) {
-		msg_warn("%s: remove %s: %s", m->qid, m->path, strerror(errno));
+	if (qfile_retire(qmgr.recycle, m->path, m->qf->file_size, &qe) < 0) {	/* reuse the inode */
+		msg_warn("%s: %s", m->qid, qe.text);
 		return;
 	}
 	qmgr_fresh_forget(m->qid);

@@ -529,6 +529,7 @@ int qfile_dir_open(struct qfile_dir *dir, const char *path, struct qfile_error *
 	int inj = qfile_fault(QFILE_OP_OPEN, NULL);
 
 	dir->path = NULL;
+	dir->pool = NULL;
 	dir->fd = inj ? (errno = inj, -1) : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir->fd < 0)
 		return qfile_err(err, QFILE_ERR_SYSTEM, errno, -1, "open directory %s: %s",
@@ -561,6 +562,7 @@ void qfile_dir_close(struct qfile_dir *dir)
 	dir->fd = -1;
 	free(dir->path);
 	dir->path = NULL;
+	dir->pool = NULL;		/* not ours: qfile_pool_close */
 }
 
 /* qfile_rstate_name - state for listings */

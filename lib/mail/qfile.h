@@ -179,6 +179,7 @@ struct qfile_error {
 struct qfile_dir {
 	int fd;
 	char *path;			/* for messages */
+	struct qfile_pool *pool;	/* files qfile_create reuses, or NULL (not owned) */
 };
 
 /* qfile_dir_open - open a queue directory (e.g. "incoming"); 0 or -1 */
@@ -186,6 +187,68 @@ int qfile_dir_open(struct qfile_dir *dir, const char *path, struct qfile_error *
 /* qfile_dir_sync - fsync the directory: step (2) of the durability rule */
 int qfile_dir_sync(struct qfile_dir *dir, struct qfile_error *err);
 void qfile_dir_close(struct qfile_dir *dir);
+
+/*
+ * Recycling (queue_file_recycle). On ext4 without a journal a create
+ * scans past every inode freed in the last minutes and the final unlink
+ * of a message evicts and truncates its inode; reusing inodes avoids
+ * both. qmgr retires a finished message (every recipient final, notices
+ * sent) with qfile_retire: a rename into the pool directory ("recycle")
+ * under its own name, or an unlink when the pool holds its limit, the
+ * file is bigger than QFILE_POOL_FILE_MAX (it would keep its blocks) or
+ * the rename fails. Every other removal (ternsuper -d, corrupt files,
+ * aborted writes) is an unlink. qfile_create in a directory whose pool
+ * is set claims a pool file first (qfile_pool.c) and otherwise creates.
+ *
+ * Crash safety (DESIGN.md section 3 keeps holding):
+ * - A file in the pool is a finished message. Nothing scans the pool
+ *   for mail (qmgr, ternqueue, ternsuper read only their own queue
+ *   directories), so it is never scheduled, listed or repaired.
+ * - A claimed file is first renamed to DIR/tmp-PID-N, which qmgr never
+ *   schedules (not a queue id) and ternsuper's repair leaves alone for a
+ *   day (by mtime; the ftruncate below sets it to now; one a crash left
+ *   with its old mtime is moved to corrupt/, a finished message). Only
+ *   after fchmod 0600 (incomplete) and ftruncate 0 is it renamed to the
+ *   new queue id, so a live qmgr never sees the old content under a
+ *   queue id with the complete mark.
+ * - A power cut may persist that rename but not the fchmod or ftruncate
+ *   (ext4 without a journal orders nothing): the file then has a new
+ *   queue id as its name, possibly mode 0700, and the old content, whose
+ *   I record holds the OLD queue id (ids are made from the time and the
+ *   inode, and time has moved on). The reader rejects a file whose I
+ *   record does not match its name (QFILE_ERR_CORRUPT), so qmgr moves it
+ *   to corrupt/ and never delivers it; and even read as valid, every
+ *   recipient of a finished message is final.
+ * - The new message is durable exactly as before: its data, mode and
+ *   size by qfile_commit's fsync, its name by the directory fsync.
+ * - The rename out of the pool is not synced. With a journal a rename is
+ *   atomic; without one, fsck (forced after an unclean shutdown) counts
+ *   an inode whose pool name came back as having two links, and a claim
+ *   refuses (and unlinks its name for) any file that is not a regular
+ *   file with exactly one link owned by the effective uid. A retire never
+ *   replaces a pool name (RENAME_NOREPLACE; EEXIST: unlink).
+ * "Never truncate a queue file" (DESIGN.md section 3) is kept: only a
+ * claimed pool file, no longer a queue file, is truncated.
+ */
+#define QFILE_POOL_FILE_MAX	(64 * 1024)	/* bigger files are unlinked, not retired */
+
+struct qfile_pool;
+/*
+ * qfile_pool_open - the pool directory at path, holding at most limit
+ * files (qfile_retire's bound); NULL with err (ENOENT: an instance made
+ * before recycling, which simply does not recycle). Set dir->pool of
+ * every directory qfile_create should reuse files in (same file system).
+ */
+struct qfile_pool *qfile_pool_open(const char *path, long limit, struct qfile_error *err);
+/* qfile_pool_close - close and free (NULL is fine); clear dir->pool first */
+void qfile_pool_close(struct qfile_pool *pool);
+/*
+ * qfile_retire - the finished queue file at path (size bytes, from
+ * qfile_open) into the pool, or unlinked (pool NULL: always); 0 when the
+ * name is gone, -1 with err when it could not be removed
+ */
+int qfile_retire(struct qfile_pool *pool, const char *path, long long size,
+		 struct qfile_error *err);
 
 /*
  * The writer. Call order: qfile_create; then, in any order before the
@@ -203,7 +266,8 @@ struct qfile_writer;
 /*
  * qfile_create - create a new queue file in dir, mode 0600 (incomplete),
  * named by its new queue id. arrival is the arrival time (NULL: the id's
- * creation time). Costs open, fstat, rename. Returns NULL with err set.
+ * creation time). Costs open, fstat, rename; with dir->pool set, a pool
+ * file when there is one: rename, open, fstat, fchmod, ftruncate, rename. Returns NULL with err set.
  * Call it from one thread only: ids of one process come from one
  * per-process clock. The other writer calls touch only their own writer,
  * so qfile_commit of different writers may run in parallel threads.

@@ -111,4 +111,12 @@ int qfile_fault(enum qfile_op op, size_t *len);
 /* qfile_pwrite_all - pwrite with retries on short writes; 0 or -1 with errno */
 int qfile_pwrite_all(int fd, const void *buf, size_t len, long long off);
 
+/*
+ * qfile_pool_claim (qfile_pool.c) - move a pool file to dir/tmp, mode
+ * 0600 and empty, st filled: its fd, or -1 when there is none to take
+ */
+struct stat;
+int qfile_pool_claim(struct qfile_pool *pool, struct qfile_dir *dir, const char *tmp,
+		     struct stat *st);
+
 #endif

@@ -2,7 +2,7 @@
  * qfile_write - the queue file writer (used by cleanup); see qfile.h.
  *
  * Life of a writer: qfile_create opens "tmp-PID-N" with O_EXCL and mode
- * 0600, learns its inode, makes the queue id from the time and the inode
+ * 0600 (or claims a recycled file under that name: qfile_pool.c), learns its inode, makes the queue id from the time and the inode
  * and renames the file to the id without replacing anything; records then
  * go into a 64 KiB buffer that is written when full; qfile_commit adds
  * the end record, writes the rest, sets mode 0700 and fsyncs.
@@ -227,8 +227,12 @@ static int w_claim_name(struct qfile_dir *dir, const char *tmp, unsigned long lo
 	return qfile_err(err, QFILE_ERR_SYSTEM, EEXIST, -1, "no free queue id in %s", dir->path);
 }
 
-/* w_open_tmp - create a uniquely named temporary file; fd or -1 */
-static int w_open_tmp(struct qfile_dir *dir, char *tmp, size_t size, struct qfile_error *err)
+/*
+ * w_open_tmp - a uniquely named temporary file, from dir's pool when it
+ * has one, else created; its fd with st filled, or -1
+ */
+static int w_open_tmp(struct qfile_dir *dir, char *tmp, size_t size, struct stat *st,
+		      struct qfile_error *err)
 {
 	static unsigned counter;
 
@@ -241,11 +245,20 @@ static int w_open_tmp(struct qfile_dir *dir, char *tmp, size_t size, struct qfil
 			errno = inj;
 			fd = -1;
 		} else {
+			if (dir->pool != NULL && (fd = qfile_pool_claim(dir->pool, dir, tmp, st)) >= 0)
+				return fd;
 			fd = openat(dir->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 				    QFILE_MODE_INCOMPLETE);
 		}
-		if (fd >= 0)
-			return fd;
+		if (fd >= 0) {
+			if ((inj = qfile_fault(QFILE_OP_FSTAT, NULL)) == 0 && fstat(fd, st) == 0)
+				return fd;
+			inj = inj ? inj : errno;
+			(void) close(fd);
+			(void) unlinkat(dir->fd, tmp, 0);
+			return qfile_err(err, QFILE_ERR_SYSTEM, inj, -1, "fstat %s/%s: %s", dir->path,
+					 tmp, strerror(inj));
+		}
 		if (errno != EEXIST)
 			return qfile_err(err, QFILE_ERR_SYSTEM, errno, -1, "create %s/%s: %s",
 					 dir->path, tmp, strerror(errno));
@@ -265,24 +278,18 @@ struct qfile_writer *qfile_create(struct qfile_dir *dir, const struct timeval *a
 	struct qfile_sched sched = {0, 0, 0, 0};
 	long long sec;
 	long usec;
-	int fd, inj;
+	int fd;
 
 	if (arrival != NULL && (arrival->tv_sec < 0 || arrival->tv_sec > QFILE_TIME_MAX
 				|| arrival->tv_usec < 0 || arrival->tv_usec > 999999)) {
 		qfile_err(err, QFILE_ERR_USAGE, EINVAL, -1, "arrival time out of range");
 		return NULL;
 	}
-	if ((fd = w_open_tmp(dir, tmp, sizeof(tmp), err)) < 0)
+	if ((fd = w_open_tmp(dir, tmp, sizeof(tmp), &st, err)) < 0)
 		return NULL;
 	w = xcalloc(1, sizeof(*w));
 	w->dir = dir;
 	w->fd = fd;
-	if ((inj = qfile_fault(QFILE_OP_FSTAT, NULL)) != 0 || fstat(fd, &st) < 0) {
-		int e = inj ? inj : errno;
-
-		qfile_err(err, QFILE_ERR_SYSTEM, e, -1, "fstat %s/%s: %s", dir->path, tmp, strerror(e));
-		goto fail;
-	}
 	if (w_claim_name(dir, tmp, (unsigned long long) st.st_ino, w->qid, err) < 0)
 		goto fail;
 
