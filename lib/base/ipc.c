@@ -247,13 +247,10 @@ int ipc_recv(int fd, struct attr_list *l, size_t max_frame, int timeout_ms,
 	return ipc_recv_by(fd, l, max_frame, ipc_deadline(timeout_ms), timeout_ms, err, errlen);
 }
 
-/* ipc_request - send a request and receive its reply */
-int ipc_request(int fd, const struct attr_list *req, struct attr_list *reply,
-    size_t max_frame, int timeout_ms, char *err, size_t errlen)
+/* ipc_send_request - a well-formed request out by the deadline; 0, or -1 with err */
+static int ipc_send_request(int fd, const struct attr_list *req, int64_t deadline, int timeout_ms,
+    char *err, size_t errlen)
 {
-	int64_t deadline = ipc_deadline(timeout_ms);
-	int r;
-
 	if (attr_list_error(req)) {
 		errno = EINVAL;
 		ipc_err(err, errlen, "bad request: %s", attr_list_error(req));
@@ -263,6 +260,18 @@ int ipc_request(int fd, const struct attr_list *req, struct attr_list *reply,
 		ipc_io_err(err, errlen, "write", timeout_ms);
 		return -1;
 	}
+	return 0;
+}
+
+/* ipc_request - send a request and receive its reply */
+int ipc_request(int fd, const struct attr_list *req, struct attr_list *reply,
+    size_t max_frame, int timeout_ms, char *err, size_t errlen)
+{
+	int64_t deadline = ipc_deadline(timeout_ms);
+	int r;
+
+	if (ipc_send_request(fd, req, deadline, timeout_ms, err, errlen) < 0)
+		return -1;
 	r = ipc_recv_by(fd, reply, max_frame, deadline, timeout_ms, err, errlen);
 	if (r == 0) {
 		errno = ECONNRESET;
@@ -290,15 +299,8 @@ int ipc_call(int fd, const struct attr_list *req, struct attr_list *reply,
 	ssize_t r;
 	void *p;
 
-	if (attr_list_error(req)) {
-		errno = EINVAL;
-		ipc_err(err, errlen, "bad request: %s", attr_list_error(req));
+	if (ipc_send_request(fd, req, deadline, timeout_ms, err, errlen) < 0)
 		return -1;
-	}
-	if (ipc_send_by(fd, req, deadline) < 0) {
-		ipc_io_err(err, errlen, "write", timeout_ms);
-		return -1;
-	}
 	attr_list_reset(reply);
 	do {
 		if (ipc_wait(fd, POLLIN, deadline) < 0) {
