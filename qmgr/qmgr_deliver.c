@@ -114,17 +114,24 @@ static size_t qmgr_nopens, qmgr_opens_cap;
 static void qmgr_dispatch_kick(void);
 static bool qmgr_req_start(struct qmgr_entry *e, bool fresh);
 
+/* qmgr_dest_busy - the agent's listen backlog is full: e first in line again, retry shortly */
+static void qmgr_dest_busy(struct qmgr_dest *d, struct qmgr_entry *e)
+{
+	struct timeval tv = {0, QMGR_BUSY_RETRY_MS * 1000};
+
+	e->next = d->head;
+	d->head = e;
+	if (d->tail == NULL)
+		d->tail = e;
+	d->tp->busy = true;
+	evtimer_add(d->tp->retry_ev, &tv);
+}
+
 /* qmgr_hash - FNV-1a over transport NUL nexthop */
 static unsigned qmgr_hash(const char *t, const char *n)
 {
-	unsigned h = 2166136261u;
-
-	for (; *t; t++)
-		h = (h ^ (unsigned char) *t) * 16777619u;
-	h *= 16777619u;
-	for (; *n; n++)
-		h = (h ^ (unsigned char) *n) * 16777619u;
-	return h % QMGR_DEST_BUCKETS;
+	/* the NUL between the two counts as a byte: "ab"+"c" and "a"+"bc" differ */
+	return str_hash(n, str_hash(t, STR_HASH_INIT) * 16777619u) % QMGR_DEST_BUCKETS;
 }
 
 /* qmgr_transport_retry - the backlog wait is over */
@@ -462,17 +469,8 @@ static void qmgr_req_on_close(struct ipc_conn *conn, const char *reason, void *a
 		free(r);
 		d->active--;
 		d->tp->active--;
-		if (!qmgr_req_start(e, true)) {
-			/* listen backlog full: first in line again once the transport has room */
-			e->next = d->head;
-			d->head = e;
-			if (d->tail == NULL)
-				d->tail = e;
-			d->tp->busy = true;
-			struct timeval tv = {0, QMGR_BUSY_RETRY_MS * 1000};
-
-			evtimer_add(d->tp->retry_ev, &tv);
-		}
+		if (!qmgr_req_start(e, true))
+			qmgr_dest_busy(d, e);	/* first in line again once the transport has room */
 		qmgr_dest_make_ready(d);
 		qmgr_dest_maybe_free(d);
 		return;
@@ -609,17 +607,8 @@ static void qmgr_dest_run(struct qmgr_dest *d)
 			qmgr_entry_free(e);
 			continue;
 		}
-		if (!qmgr_req_start(e, false)) {
-			/* listen backlog full: put it back, wait a little */
-			e->next = d->head;
-			d->head = e;
-			if (d->tail == NULL)
-				d->tail = e;
-			d->tp->busy = true;
-			struct timeval tv = {0, QMGR_BUSY_RETRY_MS * 1000};
-
-			evtimer_add(d->tp->retry_ev, &tv);
-		}
+		if (!qmgr_req_start(e, false))
+			qmgr_dest_busy(d, e);
 	}
 }
 

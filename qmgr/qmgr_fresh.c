@@ -55,11 +55,7 @@ static bool qmgr_defer_done, qmgr_bounce_done;	/* start-up pass over the reason 
 /* qmgr_fresh_hash - FNV-1a of a queue id */
 static size_t qmgr_fresh_hash(const char *qid)
 {
-	unsigned h = 2166136261u;
-
-	for (; *qid; qid++)
-		h = (h ^ (unsigned char) *qid) * 16777619u;
-	return h % qmgr_taint_buckets;
+	return str_hash(qid, STR_HASH_INIT) % qmgr_taint_buckets;
 }
 
 /* qmgr_fresh_find - the link that points at qid's entry (or at the chain's NULL end) */

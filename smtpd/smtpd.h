@@ -113,7 +113,6 @@ struct smtpd_server {
 	unsigned long long seq;		/* sessions so far, for session ids */
 	char *line;			/* smtpd_line_length_limit + 1: the command being handled */
 	char *rbuf;			/* SMTPD_RBUF_SIZE: every plain read lands here first */
-	pid_t pid;			/* for session ids; 0 until the first session */
 	bool stopping;
 	int space_fd;			/* the queue directory, for queue_minfree; -1: not checked */
 	time_t space_checked;		/* when space_free was read */

@@ -65,6 +65,7 @@
 
 #include "base/mem.h"
 #include "base/msg.h"
+#include "base/pid.h"
 #include "base/str.h"
 #include "mail/geoip.h"
 #include "mail/service.h"
@@ -608,9 +609,7 @@ void smtpd_session_open(struct smtpd_server *srv, int fd)
 	s->input = SMTPD_IN_COMMAND;
 	s->last_verb = "CONNECT";
 	s->verb = -1;
-	if (srv->pid == 0)
-		srv->pid = getpid();	/* once: smtpd never forks */
-	str_fmt(s->id, sizeof(s->id), "%lx.%llx", (long) srv->pid, ++srv->seq);
+	str_fmt(s->id, sizeof(s->id), "%lx.%llx", pid_self(), ++srv->seq);
 	attr_list_init(&s->begin);
 	buf_init(&s->data.out, 2 * IPC_CHUNK_MAX + 16);
 	smtpd_session_peer(s);

@@ -190,39 +190,56 @@ static int ipc_send_by(int fd, const struct attr_list *l, int64_t deadline)
 	return r;
 }
 
-/* ipc_recv_by - receive one frame by the deadline */
-static int ipc_recv_by(int fd, struct attr_list *l, size_t max_frame, int64_t deadline,
-    int timeout_ms, char *err, size_t errlen)
+/*
+ * ipc_recv_have - one frame into l, of which the first nhave bytes were
+ * already read into have (nhave may be 0, or more than the prefix): 1,
+ * 0 on EOF before any byte, -1 with err. More bytes in have than the
+ * frame holds are a protocol error (EPROTO): ipc_call's peer sends
+ * nothing unasked.
+ */
+static int ipc_recv_have(int fd, struct attr_list *l, size_t max_frame, const unsigned char *have,
+    size_t nhave, int64_t deadline, int timeout_ms, char *err, size_t errlen)
 {
 	unsigned char prefix[ATTR_PREFIX];
-	size_t got;
-	size_t n;
+	size_t got = 0, n, inframe;
 	void *p;
 	int r;
 
-	r = ipc_read_full(fd, prefix, sizeof(prefix), deadline, &got);
-	if (r == 0 && got == 0)
-		return 0;
-	if (r == 0) {
-		errno = ECONNRESET;
-		ipc_err(err, errlen, "connection closed inside a frame (%zu of %d prefix bytes)",
-		    got, ATTR_PREFIX);
-		return -1;
-	}
-	if (r < 0) {
-		ipc_io_err(err, errlen, "read", timeout_ms);
-		return -1;
+	if (nhave > 0)
+		memcpy(prefix, have, nhave < ATTR_PREFIX ? nhave : ATTR_PREFIX);
+	if (nhave < ATTR_PREFIX) {
+		r = ipc_read_full(fd, prefix + nhave, ATTR_PREFIX - nhave, deadline, &got);
+		if (r == 0 && nhave + got == 0)
+			return 0;
+		if (r == 0) {
+			errno = ECONNRESET;
+			ipc_err(err, errlen, "connection closed inside a frame (%zu of %d prefix bytes)",
+			    nhave + got, ATTR_PREFIX);
+			return -1;
+		}
+		if (r < 0) {
+			ipc_io_err(err, errlen, "read", timeout_ms);
+			return -1;
+		}
 	}
 	if (attr_frame_size(prefix, sizeof(prefix), max_frame, &n, err, errlen) < 0) {
 		errno = EPROTO;
 		return -1;
 	}
+	inframe = nhave > ATTR_PREFIX ? nhave - ATTR_PREFIX : 0;
+	if (inframe > n) {
+		errno = EPROTO;
+		ipc_err(err, errlen, "%zu bytes after the reply frame", inframe - n);
+		return -1;
+	}
 	p = attr_decode_space(l, n);
-	r = ipc_read_full(fd, p, n, deadline, &got);
+	if (inframe > 0)
+		memcpy(p, have + ATTR_PREFIX, inframe);
+	r = ipc_read_full(fd, (char *) p + inframe, n - inframe, deadline, &got);
 	if (r == 0) {
 		errno = ECONNRESET;
 		ipc_err(err, errlen, "connection closed inside a frame (%zu of %zu bytes)",
-		    got, n);
+		    inframe + got, n);
 	} else if (r < 0) {
 		ipc_io_err(err, errlen, "read", timeout_ms);
 	} else if (attr_decode_finish(l, n, err, errlen) < 0) {
@@ -232,6 +249,13 @@ static int ipc_recv_by(int fd, struct attr_list *l, size_t max_frame, int64_t de
 	}
 	attr_list_reset(l);
 	return -1;
+}
+
+/* ipc_recv_by - one frame by the deadline: 1, 0 on EOF between frames, -1 */
+static int ipc_recv_by(int fd, struct attr_list *l, size_t max_frame, int64_t deadline,
+    int timeout_ms, char *err, size_t errlen)
+{
+	return ipc_recv_have(fd, l, max_frame, NULL, 0, deadline, timeout_ms, err, errlen);
 }
 
 /* ipc_send - send one frame */
@@ -295,9 +319,7 @@ int ipc_call(int fd, const struct attr_list *req, struct attr_list *reply,
 {
 	int64_t deadline = ipc_deadline(timeout_ms);
 	unsigned char buf[IPC_STACK_FRAME];
-	size_t have, got, n;
 	ssize_t r;
-	void *p;
 
 	if (ipc_send_request(fd, req, deadline, timeout_ms, err, errlen) < 0)
 		return -1;
@@ -320,51 +342,8 @@ int ipc_call(int fd, const struct attr_list *req, struct attr_list *reply,
 		ipc_err(err, errlen, "connection closed before the reply");
 		return -1;
 	}
-	have = (size_t) r;
-	if (have < ATTR_PREFIX) {
-		int rc = ipc_read_full(fd, buf + have, ATTR_PREFIX - have, deadline, &got);
-
-		if (rc <= 0) {
-			if (rc == 0)
-				errno = ECONNRESET;
-			ipc_io_err(err, errlen, "read", timeout_ms);
-			return -1;
-		}
-		have = ATTR_PREFIX;
-	}
-	if (attr_frame_size(buf, ATTR_PREFIX, max_frame, &n, err, errlen) < 0) {
-		errno = EPROTO;
-		return -1;
-	}
-	have -= ATTR_PREFIX;
-	if (have > n) {
-		errno = EPROTO;
-		ipc_err(err, errlen, "%zu bytes after the reply frame", have - n);
-		return -1;
-	}
-	p = attr_decode_space(reply, n);
-	memcpy(p, buf + ATTR_PREFIX, have);
-	if (have < n) {
-		int rc = ipc_read_full(fd, (char *) p + have, n - have, deadline, &got);
-
-		if (rc <= 0) {
-			if (rc == 0) {
-				errno = ECONNRESET;
-				ipc_err(err, errlen, "connection closed inside a frame (%zu of %zu bytes)",
-				    have + got, n);
-			} else {
-				ipc_io_err(err, errlen, "read", timeout_ms);
-			}
-			attr_list_reset(reply);
-			return -1;
-		}
-	}
-	if (attr_decode_finish(reply, n, err, errlen) < 0) {
-		errno = EPROTO;
-		attr_list_reset(reply);
-		return -1;
-	}
-	return 0;
+	return ipc_recv_have(fd, reply, max_frame, buf, (size_t) r, deadline, timeout_ms, err, errlen) == 1
+	    ? 0 : -1;
 }
 
 /* ipc_unix_addr - fill a sockaddr_un; -1 with ENAMETOOLONG */

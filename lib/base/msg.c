@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/msg.h"
+#include "base/pid.h"
 
 #define MSG_LINE_MAX	4096
 #define MSG_HOOKS_MAX	8
@@ -35,7 +35,6 @@ static struct {
 } msg_hooks[MSG_HOOKS_MAX];
 static int msg_hook_count;
 static bool msg_in_fatal;
-static pid_t msg_pid;			/* 0: not known; reset in every fork child */
 
 static const char *const msg_level_names[] = {
 	[MSG_DEBUG] = "debug", [MSG_INFO] = NULL, [MSG_WARN] = "warning",
@@ -166,33 +165,6 @@ static size_t msg_text(char *buf, size_t size, enum msg_level level,
 	return len;
 }
 
-static void msg_pid_forget(void);
-
-/* msg_pid_register - forget the cached pid in every child of fork() */
-static void msg_pid_register(void)
-{
-	(void) pthread_atfork(NULL, NULL, msg_pid_forget);
-}
-
-/* msg_pid_forget - fork child handler: the next line asks for the new pid */
-static void msg_pid_forget(void)
-{
-	msg_pid = 0;
-}
-
-/* msg_getpid - this process's id, asked once (a log line per message made
- * getpid one of the daemons' most frequent system calls) */
-static long msg_getpid(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	if (msg_pid == 0) {
-		(void) pthread_once(&once, msg_pid_register);
-		msg_pid = getpid();
-	}
-	return (long) msg_pid;
-}
-
 /* msg_vlog - log one line at the given level */
 void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
 {
@@ -225,7 +197,7 @@ void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
 		n = snprintf(line, sizeof(line), "%s %s %s[%ld]: %.*s\n", stamp,
-			     msg_hostname, msg_ident_buf, msg_getpid(), (int) len, text);
+			     msg_hostname, msg_ident_buf, pid_self(), (int) len, text);
 		if (n > 0)
 			msg_write_all(msg_file_fd, line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
 	}

@@ -58,6 +58,14 @@ char *str_dupf(const char *fmt, ...)
 	return p;
 }
 
+/* str_hash - FNV-1a, one byte at a time */
+unsigned str_hash(const char *s, unsigned h)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * 16777619u;
+	return h;
+}
+
 char *str_lower(char *s)
 {
 	for (char *p = s; *p; p++)

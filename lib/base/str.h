@@ -18,6 +18,9 @@ int str_fmt(char *dst, size_t size, const char *fmt, ...) __attribute__((format(
 /* str_dupf - allocate a formatted string */
 char *str_dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* str_hash - FNV-1a of s, continuing from h (STR_HASH_INIT to start): for hash tables */
+#define STR_HASH_INIT	2166136261u
+unsigned str_hash(const char *s, unsigned h);
 /* str_lower - fold ASCII letters to lower case in place; returns s */
 char *str_lower(char *s);
 /* str_trim - strip leading and trailing white space in place; returns start */

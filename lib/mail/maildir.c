@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/mem.h"
+#include "base/pid.h"
 #include "base/str.h"
 #include "mail/maildir.h"
 
@@ -163,20 +164,6 @@ static const char *maildir_hostname(void)
 		else if (*p == ':')
 			*p = '.';
 	return host;
-}
-
-/*
- * maildir_pid - this process's id, asked once (glibc does not cache it).
- * A forked child that delivered would reuse it: names stay unique through
- * the O_EXCL create and the no-replace rename, which retry or fail.
- */
-static long maildir_pid(void)
-{
-	static pid_t pid;
-
-	if (pid == 0)
-		pid = getpid();
-	return (long) pid;
 }
 
 /* maildir_write2 - a[alen] then b[blen] to fd with writev, retrying short writes and EINTR; 0 or -1 */
@@ -357,7 +344,7 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 			n = str_fmt(name, sizeof(name), "%lld.T%s.%s,S=%llu", qf->arrival_sec, once_key, host, size);
 		else
 			n = str_fmt(name, sizeof(name), "%lld.M%ldP%ldQ%lu.%s,S=%llu", (long long) tv.tv_sec,
-				    (long) tv.tv_usec, maildir_pid(), ++count, host, size);
+				    (long) tv.tv_usec, pid_self(), ++count, host, size);
 		if (n != 0) {
 			maildir_fail(res, "4.3.0", "host name too long for a Maildir file name");
 			goto out;
@@ -365,7 +352,7 @@ int maildir_deliver(const char *dir_arg, struct qfile *qf, const char *prefix, s
 		if (once_key != NULL && fstatat(newfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			goto already;
 		free(tmp);
-		tmp = once_key != NULL ? str_dupf("%s/tmp/%s.P%ldQ%lu", dir, name, maildir_pid(), ++count)
+		tmp = once_key != NULL ? str_dupf("%s/tmp/%s.P%ldQ%lu", dir, name, pid_self(), ++count)
 				       : str_dupf("%s/tmp/%s", dir, name);
 		fd = maildir_open_tmp(dir, tmp);
 		if (fd >= 0 || errno != EEXIST)

@@ -24,6 +24,7 @@
 
 #include "base/mem.h"
 #include "base/msg.h"
+#include "base/pid.h"
 #include "base/str.h"
 #include "mail/qfile.h"
 #include "mail/qfile_int.h"
@@ -240,7 +241,7 @@ static int w_open_tmp(struct qfile_dir *dir, char *tmp, size_t size, struct stat
 		int inj = qfile_fault(QFILE_OP_OPEN, NULL);
 		int fd;
 
-		(void) str_fmt(tmp, size, "tmp-%ld-%u", (long) getpid(), counter++);
+		(void) str_fmt(tmp, size, "tmp-%ld-%u", pid_self(), counter++);
 		if (inj) {
 			errno = inj;
 			fd = -1;

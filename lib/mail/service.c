@@ -277,15 +277,18 @@ static int service_recv_fd(int sock)
 static void service_trigger_done(struct service_trigger *t)
 {
 	struct service *svc = t->svc;
+	bool taken = t->ev != NULL;	/* read by events: service_take counted it active */
 
-	event_free(t->ev);
+	if (taken)
+		event_free(t->ev);
 	close(t->fd);
 	alarm((unsigned) svc->cfg.global.daemon_timeout);
 	svc->desc->on_trigger(svc, t->data, t->len);
 	alarm(0);
 	free(t);
-	svc->active--;
-	service_update(svc);
+	if (taken)
+		svc->active--;
+	service_update(svc);	/* served at once: no change to report; the idle timer and max_use */
 }
 
 /* service_on_trigger_read - bytes (or EOF, or the time limit) on a wake-up request */
@@ -317,7 +320,6 @@ static void service_on_trigger_read(evutil_socket_t fd, short what, void *arg)
  */
 static bool service_trigger_now(struct service_trigger *t)
 {
-	struct service *svc = t->svc;
 	ssize_t n;
 
 	for (;;) {
@@ -330,13 +332,8 @@ static bool service_trigger_now(struct service_trigger *t)
 		if (n == 0 || t->len == sizeof(t->data))
 			break;
 	}
-	close(t->fd);
-	svc->use_count++;
-	alarm((unsigned) svc->cfg.global.daemon_timeout);
-	svc->desc->on_trigger(svc, t->data, t->len);
-	alarm(0);
-	free(t);
-	service_update(svc);	/* no change reported; the idle timer and max_use */
+	t->svc->use_count++;
+	service_trigger_done(t);
 	return true;
 }
 
