@@ -66,21 +66,21 @@ def smuggle(port, seq, source="127.0.0.1"):
 # --- reject (default)
 mark = inst.log_mark()
 for seq, name in SEQS:
-    before = inst.all_files()
+    before = inst.complete_files()
     code, (rcode, lines), nxt = smuggle(inst.smtp, seq)
     ok(code == 354 and rcode == 550 and enh(lines[-1]) == "5.5.2",
        "%s does not end DATA; the message is refused 550 5.5.2 after the real end (%s)" % (name, lines))
     is_(nxt[0], 250, "%s: the next reply belongs to the NOOP, not to a smuggled command" % name)
-    ok(wait_for(lambda: inst.all_files() == before, 30), "%s: no queue file" % name)
+    ok(inst.no_new_message(before), "%s: no queue file" % name)
 for data, name in ((b"Subject: lf\r\n\r\nline1\nline2\r\n", "bare LF"),
                    (b"Subject: cr\r\n\r\nline1\rline2\r\n", "bare CR"),
                    (b"Subject: cr\r\n\r\nline1\r\r\n", "bare CR before CRLF")):
-    before = inst.all_files()
+    before = inst.complete_files()
     c, code = open_data(inst.smtp)
     c.send(data + b".\r\n")
     rcode, lines = c.reply()
     ok(rcode == 550 and enh(lines[-1]) == "5.5.2", "%s in content -> 550 5.5.2 (%s)" % (name, lines))
-    ok(wait_for(lambda: inst.all_files() == before, 30), "%s: no queue file" % name)
+    ok(inst.no_new_message(before), "%s: no queue file" % name)
     c.close()
 log = inst.log_since(mark)
 like(log, "bare <LF> received", "log: bare <LF> received")

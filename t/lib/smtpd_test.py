@@ -124,6 +124,35 @@ class SmtpdInstance(Instance):
         except OSError:
             return []
 
+    def complete_files(self):
+        """Names of complete queue files (owner-execute bit set) in incoming/active/deferred/hold."""
+        names = []
+        for where in ("incoming", "active", "deferred", "hold"):
+            d = self.path("queue", where)
+            try:
+                for name in os.listdir(d):
+                    try:
+                        if os.stat(os.path.join(d, name)).st_mode & 0o100:
+                            names.append(name)
+                    except OSError:
+                        pass
+            except OSError:
+                pass
+        return sorted(names)
+
+    def no_new_message(self, before, timeout=30):
+        """True when incoming/ comes to hold no file being written and the
+        complete queue files are still those of before: a refused message's
+        file is removed by cleanup after smtpd has answered, and may even be
+        created after the answer, so a snapshot of every name races with it."""
+        def settled():
+            d = self.path("queue", "incoming")
+            try:
+                return all(os.stat(os.path.join(d, n)).st_mode & 0o100 for n in os.listdir(d))
+            except OSError:
+                return False
+        return bool(wait_for(settled, timeout)) and self.complete_files() == before
+
     def queue_file(self, qid):
         for where in ("incoming", "active", "deferred", "hold"):
             p = self.path("queue", where, qid)
